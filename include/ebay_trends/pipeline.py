@@ -201,8 +201,8 @@ def plan_pages(accounts: Iterable[Mapping[str, Any]], context: Mapping[str, Any]
             client = _client_for(account)
             try:
                 pages = sync.plan_pages(_account_ref(account), client,
-                                        entries_per_page=options.entries_per_page)
-                _record_calls(account, client)
+                                        entries_per_page=options.entries_per_page,
+                                        engine=warehouse_engine())
             finally:
                 client.close()
         except errors.EbayError as exc:
@@ -220,13 +220,6 @@ def plan_pages(accounts: Iterable[Mapping[str, Any]], context: Mapping[str, Any]
         log.warning("%d pages planned: above Airflow's default [core] max_map_length (1024)",
                     len(planned))
     return planned
-
-
-def _record_calls(account: Mapping[str, Any], client) -> None:
-    from include.ebay_trends import budget
-
-    budget.record_calls(warehouse_engine(), application=client.application,
-                        account_id=account["account"], calls=dict(client.calls))
 
 
 def sync_page_task(page: Mapping[str, Any], context: dict) -> dict:
