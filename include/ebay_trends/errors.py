@@ -69,6 +69,18 @@ class ItemNotFound(EbayError):
     """17: the item does not exist or is no longer available.  Not retryable."""
 
 
+class BadItemError(EbayError):
+    """GetItem answered, but the item fails validation (see ``records.BadItem``).
+
+    Not retryable (the same data comes back) and not fail-fast: the caller records
+    ``bad_item`` in ``ebay.item_errors`` and moves on to the next item.
+    """
+
+    def __init__(self, message: str, *, bad_item=None, **kw):
+        self.bad_item = bad_item
+        super().__init__(message, **kw)
+
+
 class RequestError(EbayError):
     """ErrorClassification=RequestError or HTTP 4xx: fix the request, don't retry."""
 

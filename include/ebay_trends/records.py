@@ -81,6 +81,15 @@ class SellingPage:
     bad_items: list[BadItem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
+    @property
+    def past_end(self) -> bool:
+        """True when this page number is beyond the list's last page as eBay reported it.
+
+        eBay's answer for such a page is undocumented (empty, or the last page again):
+        callers must not treat its items as new.
+        """
+        return self.page_number > self.pagination.total_pages
+
 
 @dataclass(frozen=True, slots=True)
 class TrafficRow:
