@@ -158,7 +158,7 @@ def setup_airflow(env: dict[str, str], wh_url: str, emulator: str) -> None:
     subprocess.run([*cli, "migrate", "--url", wh_url], env=env, cwd=ROOT, check=True,
                    capture_output=True)
     for seller, marketplace in SELLERS:
-        subprocess.run([*cli, "accounts", "add", "--url", wh_url, "--account", seller,
+        subprocess.run([*cli, "accounts", "add", seller, "--url", wh_url,
                         "--marketplace", marketplace, "--conn-id", f"ebay_{seller}"],
                        env=env, cwd=ROOT, check=True, capture_output=True)
 
@@ -211,10 +211,10 @@ def summary(wh_url: str, results: list[dict]) -> None:
         print(f"\nTop movers on {last} (trend score; see the trends page for more):")
         try:
             rows = c.execute(sa.text(
-                "SELECT t.account_id, t.rank, round(t.trend_score::numeric, 1) AS score, l.title, "
+                "SELECT t.account_id, t.rank, t.score, l.title, "
                 "t.units_sold, t.watchers_change FROM ebay.listing_trends t "
                 "JOIN ebay.listings l USING (account_id, item_id) "
-                "WHERE t.snapshot_date=:d AND t.rank <= 3 ORDER BY t.account_id, t.rank"), {"d": last}).all()
+                "WHERE t.trend_date=:d AND t.rank <= 3 ORDER BY t.account_id, t.rank"), {"d": last}).all()
         except sa.exc.DBAPIError as exc:
             rows = []
             print(f"  (trends unavailable: {exc.__class__.__name__})")

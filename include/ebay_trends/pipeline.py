@@ -78,20 +78,25 @@ PAGE_RETRY_POLICY = ExceptionRetryPolicy(
 
 # --- Resources --------------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=1)
 def warehouse_engine():
     """The warehouse engine for this task process, from the ``ebay_warehouse`` connection.
 
     ``EBAY_WAREHOUSE_URL`` wins when set (the demo and the tests use it); otherwise the
     Airflow Postgres connection (apache-airflow-providers-postgres) is used.
     """
-    from include.ebay_trends import warehouse
-
     url = os.environ.get("EBAY_WAREHOUSE_URL")
     if not url:
         from airflow.providers.postgres.hooks.postgres import PostgresHook
 
         url = PostgresHook(postgres_conn_id=WAREHOUSE_CONN_ID).sqlalchemy_url
+    return _engine_for(url)
+
+
+@functools.lru_cache(maxsize=4)
+def _engine_for(url):
+    # One pool per task process and URL; a task process syncs one page, so this is small.
+    from include.ebay_trends import warehouse
+
     return warehouse.make_engine(url)
 
 
