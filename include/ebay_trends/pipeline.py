@@ -217,6 +217,11 @@ def plan_pages(accounts: Iterable[Mapping[str, Any]], context: Mapping[str, Any]
                             "entries_per_page": options.entries_per_page,
                             "plan_error": type(exc).__name__})
             continue
+        if not pages:
+            # No active listings: still one (empty) page, so the account is finalised
+            # and yesterday's listings are marked ended.
+            pages = [{"account": account["account"], "page": 1, "pages": 1, "entries": 0,
+                      "entries_per_page": options.entries_per_page}]
         for p in pages:
             planned.append({**base, **p})
         log.info("%s: %d pages planned (%s listings)", account["account"], len(pages),

@@ -84,6 +84,8 @@ CREATE TABLE IF NOT EXISTS ebay.sync_pages (
     items_seen          integer NOT NULL DEFAULT 0,
     items_written       integer NOT NULL DEFAULT 0,
     items_failed        integer NOT NULL DEFAULT 0,
+    details_deferred    integer NOT NULL DEFAULT 0,       -- GetItem skipped to stay in budget; next run enriches
+    traffic_rows        integer NOT NULL DEFAULT 0,       -- earlier snapshot rows filled with traffic numbers
     api_calls           jsonb NOT NULL DEFAULT '{}'::jsonb,   -- {"GetMyeBaySelling": 1, ...}
     duration_s          numeric(10,3),
     peak_rss_mb         numeric(10,1),
