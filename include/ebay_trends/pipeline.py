@@ -342,7 +342,16 @@ def compute_trends_task(finalised: Mapping[str, Any] | None, context: Mapping[st
         log.warning("no account finalised for this run; trends not computed")
         return {"computed": False, "accounts": []}
     day = snapshot_date(context)
-    summary = trends.compute_trends(warehouse_engine(), day, accounts=list(finalised["finalised"]))
+    # The traffic report lags: recompute the last few days too, so views filled in by
+    # today's sync reach their own day's trends (rerunning replaces, never duplicates).
+    weights = trends.TrendWeights(
+        views=float(os.environ.get("EBAY_TREND_WEIGHT_VIEWS", "0.4")),
+        watchers=float(os.environ.get("EBAY_TREND_WEIGHT_WATCHERS", "0.4")),
+        price=float(os.environ.get("EBAY_TREND_WEIGHT_PRICE", "0.2")),
+    )
+    summary = trends.refresh_trends(warehouse_engine(), day, accounts=list(finalised["finalised"]),
+                                    weights=weights,
+                                    top_n=int(os.environ.get("EBAY_TREND_TOP_N", "10")))
     log.info("trends for %s computed: %s", day, summary)
     return {"computed": True, "accounts": list(finalised["finalised"]), **_jsonable(summary)}
 
