@@ -142,7 +142,7 @@ def setup_airflow(env: dict[str, str], wh_url: str, emulator: str) -> None:
             "eBay Trading API calls")
     u = sa.make_url(wh_url)
     conns = {
-        "ebay_warehouse": {"conn_type": "postgres", "host": u.host or "localhost", "port": u.port or 5432,
+        "ebay_warehouse": {"conn_type": "postgres", "host": u.host or u.query.get("host") or "localhost", "port": u.port or 5432,
                            "login": u.username, "password": u.password, "schema": u.database},
     }
     for seller, marketplace in SELLERS:

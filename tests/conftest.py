@@ -73,6 +73,21 @@ def fresh_pg_url() -> Iterator[str]:
 
 
 @pytest.fixture
+def make_pg_db() -> Iterator:
+    """Create extra fresh databases in one test: ``url = make_pg_db()``; all dropped after."""
+    names: list[str] = []
+
+    def make() -> str:
+        name = f"ebay_trends_x_{os.getpid()}_{secrets.token_hex(4)}"
+        names.append(name)
+        return _create_db(name)
+
+    yield make
+    for name in names:
+        _drop_db(name)
+
+
+@pytest.fixture
 def emulator_factory():
     """Start emulators in-process on free ports: ``emulator_factory(**config_kwargs)``."""
     from include.ebay_emulator.server import EmulatorConfig, EmulatorServer
