@@ -109,6 +109,8 @@ def airflow_env(wh_url: str, emulator: str) -> dict[str, str]:
     home.mkdir(parents=True, exist_ok=True)
     env = os.environ.copy()
     env.update({
+        # `airflow standalone` starts its components as `airflow ...` from PATH
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
         "PYTHONPATH": str(ROOT),
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
@@ -242,7 +244,10 @@ def main(argv: list[str] | None = None) -> int:
         env = airflow_env(wh_url, emulator)
         setup_airflow(env, wh_url, emulator)
         if args.ui:
-            admin(emulator, "/admin/state", {"day": 0})
+            # Paused until you unpause it: a scheduled run would sync "today" (real UTC date)
+            # from the emulator's simulated calendar. Trigger it from the UI (with the form).
+            env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "True"
+            admin(emulator, "/admin/state", {"day": args.days})
             say("starting airflow standalone — http://localhost:8080  (login admin / see below)")
             say(f"password file: {DEMO / 'airflow' / 'simple_auth_manager_passwords.json.generated'}")
             say("trends page: http://localhost:8080/ebay-trends/  — Ctrl-C to stop")
