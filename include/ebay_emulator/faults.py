@@ -18,7 +18,9 @@ every key is optional and posting a spec *replaces* the previous one:
 Error kinds: http500, http503 (plain 5xx), timeout (hang then close, no response),
 reset (connection closed with RST, no response), 10007 (Trading Failure envelope,
 SystemError; 500 JSON for REST), malformed (200 with broken XML/JSON), truncated
-(Content-Length of the full body, half the body, then close), html (502 text/html).
+(Content-Length of the full body, half the body, then close), html (502 text/html),
+wrong_ctype (200 with a well-formed body under the wrong media type: Trading XML
+labelled application/json, REST JSON labelled text/plain -- a relabelling proxy).
 
 Corrupt kinds (one item per page: the middle one, index len//2): missing_fields (no
 CurrentPrice), bad_price ("12,34x"), unknown_currency ("XXX"), negative_quantity
@@ -34,8 +36,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-ERROR_KINDS = ("http500", "http503", "timeout", "reset", "10007", "malformed", "truncated", "html")
-DEFAULT_ERROR_KINDS = tuple(k for k in ERROR_KINDS if k != "timeout")
+ERROR_KINDS = ("http500", "http503", "timeout", "reset", "10007", "malformed", "truncated", "html",
+               "wrong_ctype")
+# Not in the default mix: "timeout" is slow, "wrong_ctype" was added later and leaving it
+# out keeps the draws of existing seeded fault specs unchanged.
+DEFAULT_ERROR_KINDS = tuple(k for k in ERROR_KINDS if k not in ("timeout", "wrong_ctype"))
 CORRUPT_KINDS = ("missing_fields", "bad_price", "unknown_currency", "negative_quantity", "huge_title",
                  "entity_expansion", "external_entity", "duplicate_item")
 DOCTYPE_KINDS = ("entity_expansion", "external_entity")

@@ -175,6 +175,11 @@ class _Handler(BaseHTTPRequestHandler):
                     else wire.envelope(call, self._ts(), "<ActiveList><ItemArray>" + "<Item><ItemID>0</ItemID></Item>" * 50
                                        + "</ItemArray></ActiveList>"))
             self._send(200, body, "application/json" if rest else "text/xml;charset=utf-8", truncate=True)
+        elif kind == "wrong_ctype":
+            # A well-formed answer under the wrong media type (a proxy relabelling it).
+            body = (wire.traffic_report([], [], start_date="", end_date="", last_updated="") if rest
+                    else wire.envelope(call, self._ts()))
+            self._send(200, body, "text/plain; charset=utf-8" if rest else "application/json")
         elif kind == "timeout":
             self.state.stop_event.wait(self.state.faults.spec.hang_s)
             self.close_connection = True
