@@ -406,6 +406,8 @@ def whole_run_memory(b: Bench, *, seller: str, run_date: date, time_box_s: float
         "peak_procs": sampler.peak_procs,
         "peak_rss_first_half_mb": max(first_half, default=None),
         "peak_rss_second_half_mb": max(second_half, default=None),
+        "peak_pss_first_half_mb": max((x.pss_mb for x in sampler.samples if x.t < half and x.pss_mb), default=None),
+        "peak_pss_second_half_mb": max((x.pss_mb for x in sampler.samples if x.t >= half and x.pss_mb), default=None),
         "page_task_ru_maxrss_mb": {"median": _median(per_page_rss), "max": per_page_rss[-1] if per_page_rss else None},
         "cpu_busy_pct": sampler.mean_cpu_pct(),
         "samples": [[s.t, s.rss_mb, s.pss_mb, s.procs] for s in sampler.samples],

@@ -489,8 +489,8 @@ def _cpu_verdict(*runs: dict) -> str:
     busy = [b for b in busy if b is not None]
     if not busy:
         return ""
-    if min(busy) >= 85:
-        return ", so more pool slots would not make the pages faster here"
+    if min(busy) >= 80:
+        return ": close to saturation, so more pool slots would make the pages little faster here"
     return (": not saturated, so the limit is the chain of per-task steps (scheduler loop, process start, DAG "
             "parse) rather than raw CPU")
 
@@ -552,10 +552,13 @@ def _limits_text(r: dict[str, Any]) -> str:
                f"{fmt(get(wr, 'idle_stack', 'rss_sum_mb'), 0)} MB RSS summed); each running page adds one task "
                "process. Summed RSS double-counts pages shared after fork; PSS does not. The 100,000-listing run is "
                f"time-boxed ({fmt(wr.get('pages_done'))} of {fmt(wr.get('pages_total'))} pages done in "
-               f"{fmt(wr.get('time_box_s'), 0)} s): the summed RSS peaked at {fmt(wr.get('peak_rss_first_half_mb'))} MB "
-               f"in the first half of the window and {fmt(wr.get('peak_rss_second_half_mb'))} MB in the second — a "
-               "plateau set by how many page tasks run at once, not by how many pages are done, so a full run "
-               "peaks at the same level.")
+               f"{fmt(wr.get('time_box_s'), 0)} s). The summed RSS jumps with the number of task processes alive at "
+               "the sampled instant (4 running, plus one starting or exiting): it peaked at "
+               f"{fmt(wr.get('peak_rss_first_half_mb'))} MB in the first half of the window and "
+               f"{fmt(wr.get('peak_rss_second_half_mb'))} MB in the second; PSS, which shares the forked pages out, "
+               f"peaked at {fmt(wr.get('peak_pss_first_half_mb'))} and {fmt(wr.get('peak_pss_second_half_mb'))} MB. "
+               "Neither depends on how many pages are done — each page task is a new process that ends with its "
+               "page — so a full run peaks at the same level.")
     if first and steady:
         other = [(run.get("wall_s") or 0) - (run.get("pages_phase_s") or 0) - (run.get("compute_trends_s") or 0)
                  for run in (first, steady)]
