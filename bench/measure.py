@@ -274,9 +274,11 @@ class EmulatorProcess:
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
         self.url = ""
+        self._tmp: tempfile.TemporaryDirectory | None = None
 
     def start(self, timeout: float = 60) -> EmulatorProcess:
-        ready = Path(tempfile.mkdtemp(prefix="bench-emu-")) / "url"
+        self._tmp = tempfile.TemporaryDirectory(prefix="bench-emu-")
+        ready = Path(self._tmp.name) / "url"
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bench.emulator_proc", "--config", json.dumps(self.config),
@@ -306,6 +308,9 @@ class EmulatorProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
 
     def __enter__(self) -> EmulatorProcess:
         return self.start()

@@ -8,7 +8,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-LOAD_SECTION = re.compile(r"^## Load\b", re.M)
+# Level-2 sections this module writes; any other "## …" section in the file (e.g. "## Load: …",
+# kept by another engineer) is carried over verbatim when the file is rewritten.
+OWN_SECTIONS = ("How to run", "Contenders and method", "Results", "Targets", "What limits each number",
+                "Findings in product code", "How faithful the old loop is")
+H2 = re.compile(r"^## (.+)$", re.M)
 
 TARGETS = {
     "page_memory": "page task memory increase ≤ 30 MB",
@@ -237,12 +241,13 @@ def print_summary(r: dict[str, Any]) -> None:
 
 # --------------------------------------------------------------------------- the document
 def preserved_sections(text: str) -> str:
-    """Sections another engineer owns ("## Load: …"), verbatim, up to the next level-2 heading."""
+    """Every level-2 section not written by this module, verbatim and in order."""
+    heads = list(H2.finditer(text))
     out = []
-    for m in LOAD_SECTION.finditer(text):
-        nxt = re.search(r"^## ", text[m.end():], re.M)
-        end = m.end() + nxt.start() if nxt else len(text)
-        out.append(text[m.start():end].rstrip() + "\n")
+    for i, m in enumerate(heads):
+        end = heads[i + 1].start() if i + 1 < len(heads) else len(text)
+        if m.group(1).strip() not in OWN_SECTIONS:
+            out.append(text[m.start():end].rstrip() + "\n")
     return "\n".join(out)
 
 
