@@ -19,13 +19,14 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+
+from scripts.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / ".demo"
@@ -36,12 +37,6 @@ START = date(2026, 11, 1)     # the emulator's simulated day 0
 
 def say(msg: str) -> None:
     print(f"[demo] {msg}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- warehouse -----------------------------------------------------------------------

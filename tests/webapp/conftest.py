@@ -10,7 +10,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
+from scripts.stack import free_port
 import requests
 import sqlalchemy as sa
 
@@ -168,12 +169,6 @@ def web_engine(web_db_url) -> Iterator[sa.Engine]:
     engine.dispose()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class AirflowServer:
     base_url: str
@@ -197,7 +192,7 @@ def airflow_server(web_db_url, tmp_path_factory) -> Iterator[AirflowServer]:
     (home / "dags").mkdir()
     password = secrets.token_urlsafe(12)
     (home / "passwords.json").write_text(json.dumps({USERNAME: password}))
-    port = _free_port()
+    port = free_port()
     jwt_secret = secrets.token_urlsafe(64)
     bin_dir = Path(sys.executable).parent
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
