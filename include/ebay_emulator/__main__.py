@@ -20,8 +20,8 @@ def _ints(text: str) -> tuple[int, ...]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m include.ebay_emulator",
-        description="Local eBay emulator: Trading API (GetMyeBaySelling, GetItem), OAuth token endpoint, "
-                    "Sell Analytics traffic report, plus an emulator-only /admin JSON API.")
+        description="Local eBay emulator: Trading API (GetMyeBaySelling, GetItem, GetSellerList), OAuth token "
+                    "endpoint, Sell Analytics traffic report, plus an emulator-only /admin JSON API.")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765, help="0 = any free port (default 8765)")
     p.add_argument("--sellers", default="seller_a,seller_b", help="comma-separated seller names")

@@ -23,9 +23,12 @@ _FALLBACK_MARKETPLACES: tuple[tuple[str, str], ...] = (
 )
 
 # Default per-call latencies in seconds (multiplied by ``latency_scale``).
+# GetSellerList is modelled 2x GetMyeBaySelling: a DetailLevel=ReturnAll page of up to 200
+# full items is a much heavier answer than the ActiveList's summary rows.
 DEFAULT_LATENCIES: dict[str, float] = {
     "GetMyeBaySelling": 0.30,
     "GetItem": 0.15,
+    "GetSellerList": 0.60,
     "TrafficReport": 0.30,
     "OAuthToken": 0.10,
 }
@@ -50,6 +53,11 @@ class EmulatorConfig:
     # seller -> (marketplace id, currency); missing sellers fall back by position.
     marketplaces: dict[str, tuple[str, str]] = field(default_factory=lambda: dict(DEFAULT_MARKETPLACES))
     daily_churn: float = 0.003                # share of listings ending (and starting) per day
+    # Good-'Til-Cancelled renewal: an active listing's EndTime (GetItem, GetSellerList) and
+    # TimeLeft are its next renewal, start + k * gtc_period_days, never more than this
+    # ahead (eBay renews GTC listings every 30 days).  0 = report the day the listing will
+    # really end instead (not something eBay can know; the emulator's pre-GetSellerList model).
+    gtc_period_days: int = 30
     ended_visible_days: int = 30              # GetItem still answers ended listings this long
     latency_scale: float = 1.0
     latencies: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_LATENCIES))
@@ -80,6 +88,9 @@ class EmulatorConfig:
             raise ValueError("past_last_page must be 'empty' or 'last'")
         if not 0 <= self.daily_churn < 0.5:
             raise ValueError("daily_churn must be in [0, 0.5)")
+        if not 0 <= int(self.gtc_period_days) <= 3650:
+            raise ValueError("gtc_period_days must be in [0, 3650]")
+        self.gtc_period_days = int(self.gtc_period_days)
         lat = dict(DEFAULT_LATENCIES)
         lat.update(self.latencies or {})
         self.latencies = lat

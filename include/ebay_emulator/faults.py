@@ -6,7 +6,8 @@ every key is optional and posting a spec *replaces* the previous one:
     {
       "error_rate": 0.1,                 # share of API calls that fail (0..1)
       "error_kinds": ["http500", ...],   # drawn uniformly; default: all but "timeout"
-      "error_calls": ["GetMyeBaySelling", "GetItem", "TrafficReport"],   # also "OAuthToken"
+      "error_calls": ["GetMyeBaySelling", "GetItem", "GetSellerList", "TrafficReport"],
+                                         # (the default); also "OAuthToken"
       "error_seed": 7,                   # PRNG seed (default: the config seed)
       "hang_s": 30,                      # how long "timeout" hangs before closing
       "fail_pages": [{"seller": "seller_a", "page": 3, "kind": "http500"}],
@@ -14,6 +15,10 @@ every key is optional and posting a spec *replaces* the previous one:
       "corrupt_items": [{"seller": "seller_a", "page": 2, "kind": "bad_price"}],
       "not_found_items": ["110000001074"]
     }
+
+``fail_pages`` and ``corrupt_items`` entries take an optional ``"call"``:
+"GetMyeBaySelling" (the default) or "GetSellerList" -- which call's page it hits.
+``not_found_items``: GetItem answers 17 and GetSellerList leaves them out.
 
 Error kinds: http500, http503 (plain 5xx), timeout (hang then close, no response),
 reset (connection closed with RST, no response), 10007 (Trading Failure envelope,
@@ -24,7 +29,8 @@ labelled application/json, REST JSON labelled text/plain -- a relabelling proxy)
 
 Corrupt kinds (one item per page: the middle one, index len//2): missing_fields (no
 CurrentPrice), bad_price ("12,34x"), unknown_currency ("XXX"), negative_quantity
-(Quantity and QuantityAvailable -3), huge_title (10 MiB title); whole response:
+(Quantity and QuantityAvailable -3; GetSellerList items have only Quantity), huge_title
+(10 MiB title); whole response:
 entity_expansion (DOCTYPE with a billion-laughs entity used in a Title),
 external_entity (DOCTYPE with a SYSTEM file:///etc/passwd entity used in a Title);
 duplicate_item: page p+1 additionally starts with the last item of page p.
@@ -44,7 +50,8 @@ DEFAULT_ERROR_KINDS = tuple(k for k in ERROR_KINDS if k not in ("timeout", "wron
 CORRUPT_KINDS = ("missing_fields", "bad_price", "unknown_currency", "negative_quantity", "huge_title",
                  "entity_expansion", "external_entity", "duplicate_item")
 DOCTYPE_KINDS = ("entity_expansion", "external_entity")
-FAULT_CALLS = ("GetMyeBaySelling", "GetItem", "TrafficReport", "OAuthToken")
+FAULT_CALLS = ("GetMyeBaySelling", "GetItem", "GetSellerList", "TrafficReport", "OAuthToken")
+PAGED_CALLS = ("GetMyeBaySelling", "GetSellerList")     # what fail_pages / corrupt_items can name
 HUGE_TITLE_CHARS = 10 * 1024 * 1024
 
 
@@ -52,7 +59,7 @@ HUGE_TITLE_CHARS = 10 * 1024 * 1024
 class FaultSpec:
     error_rate: float = 0.0
     error_kinds: tuple[str, ...] = DEFAULT_ERROR_KINDS
-    error_calls: tuple[str, ...] = ("GetMyeBaySelling", "GetItem", "TrafficReport")
+    error_calls: tuple[str, ...] = ("GetMyeBaySelling", "GetItem", "GetSellerList", "TrafficReport")
     error_seed: int | None = None
     hang_s: float = 30.0
     fail_pages: list[dict[str, Any]] = field(default_factory=list)
@@ -87,7 +94,11 @@ def _page_entry(e: Any, allowed: tuple[str, ...], default_kind: str | None, what
     if page < 1:
         raise ValueError(f"{what} page must be >= 1")
     kind = e.get("kind", default_kind)
-    return {"seller": str(e["seller"]), "page": page, "kind": _kind(kind, allowed, f"{what} kind")}
+    out = {"seller": str(e["seller"]), "page": page, "kind": _kind(kind, allowed, f"{what} kind")}
+    call = e.get("call", PAGED_CALLS[0])
+    if call != PAGED_CALLS[0]:       # entries of the default call keep their historical shape
+        out["call"] = _kind(call, PAGED_CALLS, f"{what} call")
+    return out
 
 
 def parse_faults(obj: dict[str, Any] | None) -> FaultSpec:
@@ -140,9 +151,9 @@ class FaultInjector:
     def pick_error(self, call: str, seller: str | None = None, page: int | None = None) -> str | None:
         """The error kind this call gets, or None to answer normally."""
         spec = self.spec
-        if call == "GetMyeBaySelling" and page is not None:
+        if call in PAGED_CALLS and page is not None:
             for e in spec.fail_pages:
-                if e["seller"] == seller and e["page"] == page:
+                if e["seller"] == seller and e["page"] == page and _call_of(e) == call:
                     return e["kind"]
         if spec.error_rate <= 0 or call not in spec.error_calls:
             return None
@@ -151,12 +162,13 @@ class FaultInjector:
             kind = self._rng.choice(spec.error_kinds) if hit else None
         return kind
 
-    def corruptions(self, seller: str, page: int) -> list[str]:
-        return [e["kind"] for e in self.spec.corrupt_items if e["seller"] == seller and e["page"] == page]
+    def corruptions(self, seller: str, page: int, call: str = "GetMyeBaySelling") -> list[str]:
+        return [e["kind"] for e in self.spec.corrupt_items
+                if e["seller"] == seller and e["page"] == page and _call_of(e) == call]
 
-    def duplicate_from_previous(self, seller: str, page: int) -> bool:
+    def duplicate_from_previous(self, seller: str, page: int, call: str = "GetMyeBaySelling") -> bool:
         return any(e["seller"] == seller and e["page"] == page - 1 and e["kind"] == "duplicate_item"
-                   for e in self.spec.corrupt_items)
+                   and _call_of(e) == call for e in self.spec.corrupt_items)
 
     def drift_for(self, seller: str) -> tuple[int, int]:
         end = start = 0
@@ -167,8 +179,12 @@ class FaultInjector:
         return end, start
 
 
+def _call_of(entry: dict[str, Any]) -> str:
+    return entry.get("call", PAGED_CALLS[0])
+
+
 def item_overrides(kind: str) -> dict[str, Any]:
-    """Field overrides ``wire.selling_item_xml`` applies for a corrupt item."""
+    """Field overrides ``wire.selling_item_xml`` / ``wire.get_item_xml`` apply for a corrupt item."""
     return {
         "missing_fields": {"omit_price": True},
         "bad_price": {"price_text": "12,34x"},

@@ -9,7 +9,8 @@
 Admin API (emulator-only, JSON, no auth; eBay has nothing like it):
 
     GET  /healthz                  {"status": "ok", "day", "today"}
-    GET  /admin/state              day, today, latencies, call_limit, token_lifetime_s,
+    GET  /admin/state              day, today, start_date, gtc_period_days, latencies,
+                                   call_limit, token_lifetime_s,
                                    past_last_page, traffic_lag_days, active_list_cap,
                                    strict_site_id, faults, revoked, in_flight, max_in_flight,
                                    sellers{marketplace, currency, listings_day0, refresh_token}
@@ -32,10 +33,32 @@ Admin API (emulator-only, JSON, no auth; eBay has nothing like it):
                                     "last_item_id", "marketplace", "currency"[, "active_ids"]}
                                    (served view: includes the drift overlay)
 
-Counting: every request is counted by call name (GetMyeBaySelling, GetItem, OAuthToken,
-TrafficReport), seller, app and simulated date.  ``trading_quota`` counts Trading calls
-with a valid token per app and simulated date (the eBay day); a call whose count
-exceeds ``call_limit`` gets 518.  Injected faults happen after the quota count.
+Trading calls (POST /ws/api.dll, X-EBAY-API-CALL-NAME): GetMyeBaySelling, GetItem,
+GetSellerList.  GetSellerList (see ``_get_seller_list``):
+
+    request   EndTimeFrom+EndTimeTo and/or StartTimeFrom+StartTimeTo (xs:dateTime; at
+              least one complete pair, To >= From, each at most 120 days),
+              Pagination/EntriesPerPage (1..200, default 200), Pagination/PageNumber
+              (>= 1, default 1), IncludeWatchCount.  DetailLevel/GranularityLevel are
+              accepted and ignored (items are always the ReturnAll shape); other filters
+              (CategoryID, SKUArray, UserID, Sort, AdminEndedItemsOnly, ...) are ignored.
+    response  PaginationResult{TotalNumberOfPages,TotalNumberOfEntries}, HasMoreItems,
+              ItemArray/Item[] (each exactly GetItem's Item), ItemsPerPage, PageNumber,
+              ReturnedItemCountActual.
+    selection the seller's listings existing on the simulated day whose EndTime /
+              StartTime -- as GetItem shows them that day -- fall in the window(s),
+              active or ended; ordered by EndTime, then ItemID (numeric), ascending, so
+              the pages of a window are stable within a simulated day (drift aside).
+              Active listings' EndTime is their next GTC renewal (<= 30 days ahead),
+              so [now, now + 120 days] holds every active listing, as on eBay.
+    errors    37 (RequestError) for a missing/half/malformed window, To < From, a span
+              over 120 days, EntriesPerPage outside 1..200, PageNumber < 1.
+
+Counting: every request is counted by call name (GetMyeBaySelling, GetItem,
+GetSellerList, OAuthToken, TrafficReport), seller, app and simulated date.
+``trading_quota`` counts Trading calls with a valid token per app and simulated date
+(the eBay day); a call whose count exceeds ``call_limit`` gets 518.  Injected faults
+happen after the quota count.
 """
 from __future__ import annotations
 
@@ -48,24 +71,27 @@ import re
 import socket
 import struct
 import threading
-from datetime import datetime
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import wire
-from .catalog import DRIFT_PER_DAY, DRIFT_SLOT0, Catalog, iso_z
+from .catalog import DRIFT_PER_DAY, DRIFT_SLOT0, Catalog, ItemSnapshot, iso_z
 from .config import EmulatorConfig
 from .faults import DOCTYPE_KINDS, doctype_prolog, item_overrides
-from .state import EmulatorState
+from .state import TRADING_CALLS, EmulatorState
 
 __all__ = ["EmulatorConfig", "EmulatorServer", "EmulatorState"]
 
 log = logging.getLogger("ebay_emulator")
 
 MAX_REQUEST_BYTES = 1024 * 1024
-TRADING_CALLS = ("GetMyeBaySelling", "GetItem")
 SORTS = ("ItemID", "ItemIDDescending", "StartTime", "StartTimeDescending")
+SELLER_LIST_MAX_WINDOW_S = 120 * 86400    # eBay: each GetSellerList time range at most 120 days
+SELLER_LIST_MAX_PER_PAGE = 200
+# xs:dateTime as eBay takes it: 2026-11-01T00:00:00.000Z (fraction and zone optional; no zone = GMT)
+_XS_DATETIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})?")
 MAX_TRAFFIC_IDS = 200
 MAX_TRAFFIC_RANGE_DAYS = 90
 _FILTER_RE = re.compile(r"(\w+):(\{[^}]*\}|\[[^\]]*\])")
@@ -166,14 +192,16 @@ class _Handler(BaseHTTPRequestHandler):
                 self._xml(wire.failure(call, self._ts(), 10007, "Internal error to the application.",
                                        "Internal error to the application.", "SystemError"))
         elif kind == "malformed":
+            inner = ("<ItemArray><Item><ItemID>1100</Item></ItemArray>" if call == "GetSellerList" else
+                     "<ActiveList><ItemArray><Item><ItemID>1100</Item></ActiveList>")
             body = (b'{"header":{"dimensionKeys":[{"key":"LISTING_ID",' if rest else
-                    (wire.XML_DECL + f'<{call}Response xmlns="{wire.NS}"><Ack>Success</Ack>'
-                     "<ActiveList><ItemArray><Item><ItemID>1100</Item></ActiveList>").encode())
+                    (wire.XML_DECL + f'<{call}Response xmlns="{wire.NS}"><Ack>Success</Ack>{inner}').encode())
             self._send(200, body, "application/json" if rest else "text/xml;charset=utf-8")
         elif kind == "truncated":
+            items = "<ItemArray>" + "<Item><ItemID>0</ItemID></Item>" * 50 + "</ItemArray>"
             body = (wire.traffic_report([], [], start_date="", end_date="", last_updated="") if rest
-                    else wire.envelope(call, self._ts(), "<ActiveList><ItemArray>" + "<Item><ItemID>0</ItemID></Item>" * 50
-                                       + "</ItemArray></ActiveList>"))
+                    else wire.envelope(call, self._ts(), items if call == "GetSellerList"
+                                       else f"<ActiveList>{items}</ActiveList>"))
             self._send(200, body, "application/json" if rest else "text/xml;charset=utf-8", truncate=True)
         elif kind == "wrong_ctype":
             # A well-formed answer under the wrong media type (a proxy relabelling it).
@@ -290,6 +318,8 @@ class _Handler(BaseHTTPRequestHandler):
 
         if call == "GetMyeBaySelling":
             self._get_my_ebay_selling(req, seller, app, ts, fail)
+        elif call == "GetSellerList":
+            self._get_seller_list(req, seller, app, ts, fail)
         else:
             self._get_item(req, seller, app, ts, fail)
 
@@ -396,24 +426,122 @@ class _Handler(BaseHTTPRequestHandler):
         if not exists:
             not_found()
         snap = self._snap(owner, slot, day)
-        stc = snap.static
-        ended_on = st.ended_override(owner, slot)
-        end_day = stc.end_day if ended_on is None else min(stc.end_day, ended_on)
-        end_ts = stc.end_ts
         if not snap.active:
+            ended_on = st.ended_override(owner, slot)
+            end_day = snap.static.end_day if ended_on is None else min(snap.static.end_day, ended_on)
             if day - end_day >= self.state.config.ended_visible_days:
                 not_found()
-            status = "Completed" if snap.quantity_sold > 0 else "Ended"
-            if ended_on is not None and ended_on < stc.end_day:
-                end_ts = self.catalog.now_ts(ended_on) - 1800   # ended by drift, during that day's run
-        else:
-            status = "Active"
         include_watch = (wire.text_of(req, "IncludeWatchCount") or "").lower() == "true"
-        info = self.catalog.sellers[owner]
-        item = wire.get_item_xml(snap, seller=owner, marketplace=info.marketplace, listing_status=status,
-                                 end_ts=end_ts, include_watch=include_watch)
+        item = self._item_xml(snap, include_watch)
         st.record("GetItem", seller, app, "ok")
         self._xml(wire.envelope("GetItem", ts, item))
+
+    def _item_xml(self, snap: ItemSnapshot, include_watch: bool, ov: dict[str, Any] | None = None) -> str:
+        """The ``Item`` GetItem answers for this listing today; GetSellerList sends the same."""
+        stc = snap.static
+        ended_on = self.state.ended_override(stc.seller, stc.slot)
+        end_ts = self.catalog.end_time_of(stc, snap.day, ended_on=ended_on)   # next GTC renewal / real end
+        status = "Active" if snap.active else ("Completed" if snap.quantity_sold > 0 else "Ended")
+        info = self.catalog.sellers[stc.seller]
+        return wire.get_item_xml(snap, seller=stc.seller, marketplace=info.marketplace, listing_status=status,
+                                 end_ts=end_ts, include_watch=include_watch, ov=ov)
+
+    # ---- GetSellerList --------------------------------------------------------------
+    @staticmethod
+    def _xs_datetime(raw: str) -> float | None:
+        """Epoch seconds of an xs:dateTime (no zone = GMT, as eBay reads it), None if malformed."""
+        if not _XS_DATETIME_RE.fullmatch(raw):
+            return None
+        text = raw.replace("Z", "+00:00")
+        if "." in text:        # Python takes at most 6 fraction digits
+            head, _, rest = text.partition(".")
+            digits = len(rest) - len(rest.lstrip("0123456789"))
+            text = f"{head}.{rest[:min(digits, 6)]}{rest[digits:]}"
+        try:
+            dt = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=timezone.utc)
+        return dt.timestamp()
+
+    def _get_seller_list(self, req: dict, seller: str, app: str, ts: str, fail_any) -> None:
+        """GetSellerList: the seller's listings whose EndTime/StartTime lie in the window(s).
+
+        Order: EndTime ascending, then ItemID (numeric) ascending -- the emulator's choice
+        (eBay documents none), deterministic, so one window's pages are stable within a
+        simulated day.  Only the page's items are built; the selection is array-based.
+        """
+        def fail(*a: Any, **k: Any) -> None:
+            fail_any(*a, seller=seller, app=app, **k)
+
+        st = self.state
+        day = st.day
+        ranges: dict[str, tuple[float, float]] = {}
+        for name in ("EndTime", "StartTime"):
+            lo_tag, hi_tag = f"{name}From", f"{name}To"
+            lo_raw, hi_raw = wire.text_of(req, lo_tag), wire.text_of(req, hi_tag)
+            if not lo_raw and not hi_raw:
+                continue
+            if not lo_raw or not hi_raw:
+                missing = lo_tag if not lo_raw else hi_tag
+                fail(37, "Input data is invalid.",
+                     f"Input data for tag <{missing}> is invalid or missing: <{lo_tag}> and <{hi_tag}> "
+                     "must be specified together.")
+            lo, hi = self._xs_datetime(lo_raw), self._xs_datetime(hi_raw)
+            for tag, raw, val in ((lo_tag, lo_raw, lo), (hi_tag, hi_raw, hi)):
+                if val is None:
+                    fail(37, "Input data is invalid.",
+                         f"Input data for tag <{tag}> is invalid: {raw[:60]!r} is not a valid dateTime "
+                         "(expected e.g. 2026-11-01T00:00:00.000Z).")
+            assert lo is not None and hi is not None
+            if hi < lo:
+                fail(37, "Input data is invalid.",
+                     f"Invalid time range: <{hi_tag}> {hi_raw} is earlier than <{lo_tag}> {lo_raw}.")
+            if hi - lo > SELLER_LIST_MAX_WINDOW_S:
+                fail(37, "Input data is invalid.",
+                     f"Invalid time range: <{lo_tag}> to <{hi_tag}> spans more than 120 days.")
+            ranges[name] = (lo, hi)
+        if not ranges:
+            fail(37, "Input data is invalid.",
+                 "A time range filter is required: specify EndTimeFrom and EndTimeTo, or StartTimeFrom and "
+                 "StartTimeTo (each range at most 120 days).")
+        epp = self._int_field(req, ("Pagination", "EntriesPerPage"), SELLER_LIST_MAX_PER_PAGE, 1,
+                              SELLER_LIST_MAX_PER_PAGE, fail)
+        page = self._int_field(req, ("Pagination", "PageNumber"), 1, 1, None, fail)
+        include_watch = (wire.text_of(req, "IncludeWatchCount") or "").lower() == "true"
+
+        kind = st.faults.pick_error("GetSellerList", seller, page)
+        if kind:
+            self._inject(kind, "GetSellerList", rest=False, seller=seller, app=app)
+
+        exclude = frozenset(loc[1] for loc in map(self.catalog.locate, st.faults.spec.not_found_items)
+                            if loc is not None and loc[0] == seller)
+        slots = st.seller_list(seller, day, ranges.get("EndTime"), ranges.get("StartTime"), exclude)
+        total = len(slots)
+        pages = math.ceil(total / epp)
+        prolog = ""
+        items: list[str] = []
+        if page <= pages:
+            chunk = slots[(page - 1) * epp: page * epp]
+            corrupt = st.faults.corruptions(seller, page, "GetSellerList")
+            if page > 1 and st.faults.duplicate_from_previous(seller, page, "GetSellerList"):
+                items.append(self._item_xml(self._snap(seller, slots[(page - 1) * epp - 1], day), include_watch))
+            ov: dict[str, Any] = {}
+            for k in corrupt:
+                ov.update(item_overrides(k))
+                if k in DOCTYPE_KINDS:
+                    prolog = doctype_prolog(k, "GetSellerListResponse")
+            victim = len(chunk) // 2
+            for i, slot in enumerate(chunk):
+                items.append(self._item_xml(self._snap(seller, slot, day), include_watch,
+                                            ov if i == victim else None))
+        # else: a PageNumber past the last page.  eBay documents nothing for it; the
+        # emulator's choice is Success with an empty <ItemArray/> and ReturnedItemCountActual 0.
+        body = wire.seller_list_body(items, total_pages=pages, total_entries=total, has_more=page < pages,
+                                     per_page=epp, page=page)
+        st.record("GetSellerList", seller, app, "ok")
+        self._xml(wire.envelope("GetSellerList", ts, body, prolog=prolog))
 
     # ---- OAuth --------------------------------------------------------------------
     def _oauth(self) -> None:

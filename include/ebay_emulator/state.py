@@ -13,11 +13,15 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from array import array
+
 from .catalog import DRIFT_PER_DAY, DRIFT_SLOT0, Catalog, get_catalog, mix64
 from .config import EmulatorConfig, refresh_token_for
 from .faults import FaultInjector, FaultSpec, parse_faults
 
-TRADING_CALLS = ("GetMyeBaySelling", "GetItem")
+# Calls answered on POST /ws/api.dll; each counts toward the daily call limit.
+TRADING_CALLS = ("GetMyeBaySelling", "GetItem", "GetSellerList")
+SELLER_LIST_CACHE = 8           # GetSellerList selections kept (paging a window reuses one)
 UPDATABLE = ("day", "faults", "latency_scale", "latencies", "call_limit", "token_lifetime_s",
              "past_last_page", "traffic_lag_days", "active_list_cap", "strict_site_id")
 
@@ -70,6 +74,7 @@ class EmulatorState:
         self.drift_calls: Counter[tuple[str, int]] = Counter()
         self.drift_version: Counter[str] = Counter()
         self._served: OrderedDict[tuple, list[int]] = OrderedDict()
+        self._seller_lists: OrderedDict[tuple, array] = OrderedDict()
 
     @property
     def today(self) -> date:
@@ -154,6 +159,30 @@ class EmulatorState:
                 self._served.popitem(last=False)
         return res
 
+    def seller_list(self, seller: str, day: int, end_range: tuple[float, float] | None,
+                    start_range: tuple[float, float] | None, exclude: frozenset[int] = frozenset()) -> array:
+        """GetSellerList's selection as served (drift applied), EndTime then ItemID order.
+
+        Cached per (seller, day, windows, drift version, exclusions): the pages of one
+        window are slices of one list, stable within a simulated day unless drift moves.
+        """
+        with self.lock:
+            ver = self.drift_version[seller]
+            key = (seller, day, end_range, start_range, ver, exclude)
+            hit = self._seller_lists.get(key)
+            if hit is not None:
+                self._seller_lists.move_to_end(key)
+                return hit
+            ended_on = dict(self.drift_ended[seller])
+            extra = [s for s in self.drift_started[seller] if (s - DRIFT_SLOT0) // DRIFT_PER_DAY <= day]
+        res = self.catalog.seller_list_slots(seller, day, end_range=end_range, start_range=start_range,
+                                             ended_on=ended_on, extra_slots=extra, exclude=exclude)
+        with self.lock:
+            self._seller_lists[key] = res
+            while len(self._seller_lists) > SELLER_LIST_CACHE:
+                self._seller_lists.popitem(last=False)
+        return res
+
     def drift_slot_known(self, seller: str, slot: int) -> bool:
         with self.lock:
             return slot in self.drift_started.get(seller, ())
@@ -186,6 +215,7 @@ class EmulatorState:
             return {
                 "day": self.day, "today": self.today.isoformat(),
                 "start_date": self.config.start_date.isoformat(),
+                "gtc_period_days": self.config.gtc_period_days,     # config only: not updatable
                 "latency_scale": self.latency_scale, "latencies": dict(self.latencies),
                 "call_limit": self.call_limit, "token_lifetime_s": self.token_lifetime_s,
                 "past_last_page": self.past_last_page, "traffic_lag_days": self.traffic_lag_days,

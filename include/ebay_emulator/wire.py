@@ -153,9 +153,18 @@ def selling_body(items_xml: Sequence[str] | None, total_pages: int, total_entrie
 
 
 def get_item_xml(snap: ItemSnapshot, *, seller: str, marketplace: str, listing_status: str,
-                 end_ts: int | None, include_watch: bool) -> str:
+                 end_ts: int | None, include_watch: bool, ov: dict[str, Any] | None = None) -> str:
+    """One ``Item`` as GetItem (and GetSellerList, DetailLevel=ReturnAll) returns it.
+
+    ``ov`` overrides fields for fault injection (same keys as ``selling_item_xml``).
+    """
     st = snap.static
+    ov = ov or {}
     auction = st.listing_type == "Chinese"
+    cur = ov.get("currency", st.currency)
+    title = ov["title_raw"] if "title_raw" in ov else esc(ov.get("title", st.title))
+    price = "" if ov.get("omit_price") else (
+        f'<CurrentPrice currencyID="{esc_attr(cur)}">{esc(ov.get("price_text", amount(snap.price)))}</CurrentPrice>')
     parts = [f"<Item><Country>{COUNTRIES.get(marketplace, 'US')}</Country>",
              f"<Currency>{st.currency}</Currency><ItemID>{st.item_id}</ItemID>",
              f"<ListingDetails><StartTime>{iso_z(st.start_ts)}</StartTime>"]
@@ -166,14 +175,14 @@ def get_item_xml(snap: ItemSnapshot, *, seller: str, marketplace: str, listing_s
                  f"<ListingType>{st.listing_type}</ListingType>")
     parts.append(f"<PrimaryCategory><CategoryID>{st.category_id}</CategoryID>"
                  f"<CategoryName>{esc(st.category_name)}</CategoryName></PrimaryCategory>")
-    parts.append(f"<Quantity>{snap.quantity}</Quantity><Seller><UserID>{esc(seller)}</UserID></Seller>")
-    parts.append(f"<SellingStatus><BidCount>{snap.bid_count}</BidCount>"
-                 f'<CurrentPrice currencyID="{st.currency}">{amount(snap.price)}</CurrentPrice>'
+    parts.append(f"<Quantity>{ov.get('quantity', snap.quantity)}</Quantity>"
+                 f"<Seller><UserID>{esc(seller)}</UserID></Seller>")
+    parts.append(f"<SellingStatus><BidCount>{snap.bid_count}</BidCount>{price}"
                  f"<QuantitySold>{snap.quantity_sold}</QuantitySold>"
                  f"<ListingStatus>{listing_status}</ListingStatus></SellingStatus>")
     parts.append(f"<Site>{SITE_NAMES.get(marketplace, 'US')}</Site>")
     parts.append(f"<TimeLeft>{iso_duration(snap.time_left_s or 0)}</TimeLeft>")
-    parts.append(f"<Title>{esc(st.title)}</Title>")
+    parts.append(f"<Title>{title}</Title>")
     if include_watch:
         parts.append(f"<WatchCount>{snap.watch_count}</WatchCount>")
     if st.has_hit_counter:
@@ -186,6 +195,21 @@ def get_item_xml(snap: ItemSnapshot, *, seller: str, marketplace: str, listing_s
     parts.append(f"<PictureDetails><GalleryURL>{esc(st.gallery_url)}</GalleryURL>"
                  f"<PhotoDisplay>PicturePack</PhotoDisplay>{pics}</PictureDetails></Item>")
     return "".join(parts)
+
+
+def seller_list_body(items_xml: Sequence[str], *, total_pages: int, total_entries: int, has_more: bool,
+                     per_page: int, page: int) -> str:
+    """GetSellerList's call-specific elements, in eBay's schema order.
+
+    An empty ``items_xml`` gives ``<ItemArray/>`` (eBay returns ItemArray as an empty tag
+    when nothing matches).
+    """
+    arr = f"<ItemArray>{''.join(items_xml)}</ItemArray>" if items_xml else "<ItemArray/>"
+    return (f"<PaginationResult><TotalNumberOfPages>{total_pages}</TotalNumberOfPages>"
+            f"<TotalNumberOfEntries>{total_entries}</TotalNumberOfEntries></PaginationResult>"
+            f"<HasMoreItems>{'true' if has_more else 'false'}</HasMoreItems>{arr}"
+            f"<ItemsPerPage>{per_page}</ItemsPerPage><PageNumber>{page}</PageNumber>"
+            f"<ReturnedItemCountActual>{len(items_xml)}</ReturnedItemCountActual>")
 
 
 # ---- JSON (OAuth, Analytics) --------------------------------------------------------

@@ -27,6 +27,20 @@ def get_item_body(item_id: str, watch: bool = True) -> str:
             f"<DetailLevel>ReturnAll</DetailLevel></GetItemRequest>")
 
 
+def seller_list_body(page: int = 1, epp: int | None = 200, *, end: tuple[str, str] | None = None,
+                     start: tuple[str, str] | None = None, watch: bool = True) -> str:
+    """A GetSellerListRequest; ``end``/``start``: (From, To) xs:dateTime strings or None."""
+    w = f"<IncludeWatchCount>{'true' if watch else 'false'}</IncludeWatchCount>"
+    if end:
+        w += f"<EndTimeFrom>{end[0]}</EndTimeFrom><EndTimeTo>{end[1]}</EndTimeTo>"
+    if start:
+        w += f"<StartTimeFrom>{start[0]}</StartTimeFrom><StartTimeTo>{start[1]}</StartTimeTo>"
+    pg = "" if epp is None else f"<EntriesPerPage>{epp}</EntriesPerPage>"
+    return (f'<?xml version="1.0" encoding="utf-8"?><GetSellerListRequest xmlns="{NS}">'
+            f"<DetailLevel>ReturnAll</DetailLevel>{w}"
+            f"<Pagination>{pg}<PageNumber>{page}</PageNumber></Pagination></GetSellerListRequest>")
+
+
 def as_list(x: Any) -> list:
     return [] if x is None else x if isinstance(x, list) else [x]
 
@@ -80,6 +94,10 @@ class Api:
     def get_item(self, item_id: str, **kw) -> dict:
         return self.trading("GetItem", get_item_body(item_id), **kw)
 
+    def seller_list(self, page: int = 1, epp: int | None = 200, *, end: tuple[str, str] | None = None,
+                    start: tuple[str, str] | None = None, watch: bool = True, **kw) -> dict:
+        return self.trading("GetSellerList", seller_list_body(page, epp, end=end, start=start, watch=watch), **kw)
+
     def traffic_raw(self, ids: Iterable[str], d0: date, d1: date, *, token: str | None = None,
                     marketplace: str | None = None, metric: str = METRICS) -> requests.Response:
         flt = (f"marketplace_ids:{{{marketplace or self.marketplace}}},"
@@ -102,3 +120,7 @@ class Api:
 
 def page_items(resp: dict) -> list[dict]:
     return as_list((resp["ActiveList"].get("ItemArray") or {}).get("Item"))
+
+
+def seller_list_items(resp: dict) -> list[dict]:
+    return as_list((resp.get("ItemArray") or {}).get("Item"))

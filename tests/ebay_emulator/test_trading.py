@@ -134,9 +134,10 @@ def test_missing_headers_rejected(api, missing):
 
 
 def test_unknown_call_and_token_errors(emulator, api):
-    r = api.trading_raw("GetSellerList", "<GetSellerListRequest/>")
-    doc = xmltodict.parse(r.content)["GetSellerListResponse"]
+    r = api.trading_raw("GetSellerEvents", "<GetSellerEventsRequest/>")
+    doc = xmltodict.parse(r.content)["GetSellerEventsResponse"]
     assert doc["Ack"] == "Failure" and doc["Errors"]["ErrorClassification"] == "RequestError"
+    assert doc["Errors"]["ErrorCode"] == "2"
     for tok in ("", "no-such-token"):
         r = api.trading("GetMyeBaySelling", selling_body(1, 5), token=tok)
         assert r["Errors"]["ErrorCode"] == "21916984"
