@@ -1,6 +1,6 @@
 """Call-budget arithmetic from measured per-page costs.
 
-eBay allows 5,000 Trading calls (GetMyeBaySelling, GetItem) per application per day;
+eBay allows 5,000 Trading calls (GetMyeBaySelling, GetItem, GetSellerList) per application per day;
 the traffic report (Sell Analytics, REST) and OAuth token calls have other limits and
 do not count.  For one account of ``N`` listings, one day costs
 
@@ -8,7 +8,8 @@ do not count.  For one account of ``N`` listings, one day costs
 
 A  Trading calls per account and run outside the pages (plan_pages' GetMyeBaySelling,
    and the reconcile pass: page 1 re-read, more only when pages drifted),
-p  Trading calls per page besides GetItem (GetMyeBaySelling: 1),
+p  Trading calls per page besides GetItem (GetMyeBaySelling: 1; + GetSellerList: 1 on a
+   bulk-details day such as the first),
 g  GetItem calls per listing: 1 on the first day (every listing is new); in steady
    state only new listings (pages) and listings that may have ended (reconcile):
    about 2 × the daily churn.
@@ -25,7 +26,7 @@ from typing import Any
 from include.ebay_trends.settings import MAX_ACTIVE_LIST_ENTRIES, MAX_ENTRIES_PER_PAGE
 
 DAILY_LIMIT = 5000
-TRADING = ("GetMyeBaySelling", "GetItem")
+TRADING = ("GetMyeBaySelling", "GetItem", "GetSellerList")
 
 
 def trading_calls(n: int, *, per_account: float, per_page: float, getitem_per_listing: float,

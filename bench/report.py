@@ -292,8 +292,8 @@ def render(r: dict[str, Any], *, plots: Sequence[Path] = ()) -> str:
                                                                 for k, v in r["errors"].items()) + "\n")
 
     w("## How to run\n")
-    w("```bash\nmake bench                                   # ~15 min; needs PostgreSQL (see below)\n"
-      "make bench BENCH_ARGS='--latency-scale 1.0'   # production-like latency (each old loop alone: ~12 min)\n"
+    w("```bash\nmake bench                                   # ~20 min at production-like latency (×1.0); needs PostgreSQL\n"
+      "make bench BENCH_ARGS='--latency-scale 0.2'   # ~10 min: every latency ×0.2 (Airflow's cost weighs more)\n"
       "make bench BENCH_ARGS='--skip old_loop --no-docs'\n```\n")
     w("PostgreSQL: `EBAY_BENCH_PG_ADMIN_URL` (default `postgresql+psycopg://postgres@127.0.0.1:5432/postgres`); "
       "the bench creates `ebay_bench_*` databases and drops them at the end. It writes "

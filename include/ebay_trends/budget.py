@@ -21,7 +21,7 @@ from include.ebay_trends.errors import CallBudgetExhausted
 from include.ebay_trends.settings import EBAY_DAY_TZ
 from include.ebay_trends.warehouse import api_calls
 
-TRADING_CALLS: frozenset[str] = frozenset({"GetMyeBaySelling", "GetItem"})
+TRADING_CALLS: frozenset[str] = frozenset({"GetMyeBaySelling", "GetItem", "GetSellerList"})
 
 
 def utcnow() -> datetime:

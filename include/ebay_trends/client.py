@@ -34,7 +34,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from urllib.parse import urlsplit
 
 import requests
@@ -42,7 +42,7 @@ import requests
 from . import analytics, settings, trading
 from .errors import BadItemError
 from .oauth import TokenProvider
-from .records import BadItem, ItemDetails, SellingPage, TrafficReport
+from .records import BadItem, ItemDetails, SellerListPage, SellingPage, TrafficReport
 from .transport import CallContext, SecretRegistry, Transport, register_secret
 
 log = logging.getLogger(__name__)
@@ -230,6 +230,21 @@ class EbayClient:
             return details
 
         return self._trading(ctx, trading.GET_ITEM, body, parse)
+
+    def get_seller_list(self, end_from: datetime, end_to: datetime, page: int,
+                        entries_per_page: int = settings.MAX_ENTRIES_PER_PAGE) -> SellerListPage:
+        """One page of ``GetSellerList`` (full items, watch counts) for an EndTime window.
+
+        200 listings' GetItem details in one Trading call: what makes a first sync of
+        an account cost pages, not listings (docs/SYNC.md).
+        """
+        body = trading.get_seller_list_request(end_from, end_to, page, entries_per_page)
+        ctx = self._ctx(trading.GET_SELLER_LIST, page=page)
+        return self._trading(
+            ctx, trading.GET_SELLER_LIST, body,
+            lambda content, warnings: trading.parse_seller_list_page(content, page, entries_per_page, ctx,
+                                                                     warnings),
+        )
 
     # -- Sell Analytics ------------------------------------------------------------
     def traffic_report(self, listing_ids: Sequence[str], start: date, end: date) -> TrafficReport:

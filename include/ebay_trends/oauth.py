@@ -66,6 +66,7 @@ class TokenProvider:
         self._clock = clock
         self._lock = threading.Lock()
         self._token: str | None = None
+        self._revoked: AuthRevoked | None = None
         self._refresh_at = 0.0          # monotonic time after which the token is refreshed
         transport.secrets.add(client_secret)
         transport.secrets.add(refresh_token)
@@ -77,8 +78,16 @@ class TokenProvider:
     def get_token(self) -> str:
         """A valid access token, refreshing it first if it is missing or near expiry."""
         with self._lock:
+            if self._revoked is not None:
+                # eBay said invalid_grant: asking again (another thread of the same page,
+                # a later call) cannot succeed and would only repeat the refusal.
+                raise self._revoked
             if self._token is None or self._clock() >= self._refresh_at:
-                self._refresh_locked()
+                try:
+                    self._refresh_locked()
+                except AuthRevoked as exc:
+                    self._revoked = exc
+                    raise
             assert self._token is not None
             return self._token
 

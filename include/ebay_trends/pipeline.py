@@ -12,7 +12,7 @@ import functools
 import logging
 import os
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timezone
 from typing import Any
 
 from airflow.sdk import ExceptionRetryPolicy, Param, RetryAction, RetryRule
@@ -44,6 +44,11 @@ SYNC_PARAMS: dict[str, Param] = {
         description="new: GetItem only for listings the warehouse lacks details for (default). "
                     "all: one GetItem per listing (the old behaviour; costs 1 call per listing). "
                     "none: no GetItem.",
+    ),
+    "bulk_details": Param(
+        True, type="boolean", title="Bulk details (GetSellerList)",
+        description="When more listings lack details than the account has pages (a first sync, a full "
+                    "resync), fetch them 200 at a time with GetSellerList instead of one GetItem each.",
     ),
     "dry_run": Param(False, type="boolean", title="Dry run",
                      description="Fetch and validate every page, write nothing."),
@@ -149,6 +154,7 @@ def sync_options(params: Mapping[str, Any]):
         entries_per_page=size,
         dry_run=bool(params.get("dry_run", False)),
         full_resync=bool(params.get("full_resync", False)),
+        bulk_details=bool(params.get("bulk_details", True)),
         batch_size=int(os.environ.get("EBAY_BATCH_SIZE", settings.DEFAULT_BATCH_SIZE)),
         getitem_concurrency=int(os.environ.get("EBAY_GETITEM_CONCURRENCY",
                                                settings.DEFAULT_GETITEM_CONCURRENCY)),
@@ -207,7 +213,7 @@ def plan_pages(accounts: Iterable[Mapping[str, Any]], context: Mapping[str, Any]
             try:
                 pages = sync.plan_pages(_account_ref(account), client,
                                         entries_per_page=options.entries_per_page,
-                                        engine=warehouse_engine())
+                                        engine=warehouse_engine(), options=options)
             finally:
                 client.close()
         except errors.EbayError as exc:
@@ -224,8 +230,10 @@ def plan_pages(accounts: Iterable[Mapping[str, Any]], context: Mapping[str, Any]
                       "entries_per_page": options.entries_per_page}]
         for p in pages:
             planned.append({**base, **p})
-        log.info("%s: %d pages planned (%s listings)", account["account"], len(pages),
-                 pages[0]["entries"] if pages else 0)
+        log.info("%s: %d pages planned (%s listings; details from %s)", account["account"], len(pages),
+                 pages[0]["entries"] if pages else 0,
+                 "GetSellerList, one page per page" if pages[0].get("details") == sync.DETAILS_SELLER_LIST
+                 else "GetItem for listings lacking them")
     if len(planned) > 1024:
         log.warning("%d pages planned: above Airflow's default [core] max_map_length (1024)",
                     len(planned))
@@ -342,8 +350,9 @@ def compute_trends_task(finalised: Mapping[str, Any] | None, context: Mapping[st
         log.warning("no account finalised for this run; trends not computed")
         return {"computed": False, "accounts": []}
     day = snapshot_date(context)
-    # The traffic report lags: recompute the last few days too, so views filled in by
-    # today's sync reach their own day's trends (rerunning replaces, never duplicates).
+    # The traffic report lags: the last few days are recomputed too when today's sync
+    # changed their inputs (views filled in), so those reach their own day's trends;
+    # today is always computed (rerunning replaces, never duplicates).
     weights = trends.TrendWeights(
         views=float(os.environ.get("EBAY_TREND_WEIGHT_VIEWS", "0.4")),
         watchers=float(os.environ.get("EBAY_TREND_WEIGHT_WATCHERS", "0.4")),
@@ -352,8 +361,14 @@ def compute_trends_task(finalised: Mapping[str, Any] | None, context: Mapping[st
     summary = trends.refresh_trends(warehouse_engine(), day, accounts=list(finalised["finalised"]),
                                     weights=weights,
                                     top_n=int(os.environ.get("EBAY_TREND_TOP_N", "10")))
-    log.info("trends for %s computed: %s", day, summary)
-    return {"computed": True, "accounts": list(finalised["finalised"]), **_jsonable(summary)}
+    for r in summary["dates"]:
+        log.info("trends for %s %s: %s", r["snapshot_date"], "computed" if r["computed"] else "skipped",
+                 r.get("reason", ""))
+    log.info("trends for %s: computed %s, skipped %s in %s s", day, summary["computed"],
+             sorted(summary["skipped"]) or "none", summary["seconds"])
+    return {"computed": True, "accounts": list(finalised["finalised"]), "snapshot_date": summary["snapshot_date"],
+            "computed_dates": list(summary["computed"]), "skipped_dates": dict(summary["skipped"]),
+            "seconds": summary["seconds"]}
 
 
 def check_pages(planned: Iterable[Mapping[str, Any]], finalised: Mapping[str, Any] | None,
@@ -384,16 +399,3 @@ def check_pages(planned: Iterable[Mapping[str, Any]], finalised: Mapping[str, An
                            + ". Stored pages are kept; clear the failed sync_page instances to finish.")
     return {"ok": True, "pages": sum(1 for _ in planned)}
 
-
-def _jsonable(d: Mapping[str, Any]) -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, (date, datetime)):
-            out[k] = v.isoformat()
-        elif isinstance(v, timedelta):
-            out[k] = v.total_seconds()
-        elif isinstance(v, (str, int, float, bool)) or v is None:
-            out[k] = v
-        else:
-            out[k] = str(v)
-    return out

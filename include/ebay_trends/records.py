@@ -80,6 +80,7 @@ class SellingPage:
     items: list[SellingItem]
     bad_items: list[BadItem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    timestamp: datetime | None = None   # eBay's clock (the response's Timestamp)
 
     @property
     def past_end(self) -> bool:
@@ -89,6 +90,22 @@ class SellingPage:
         callers must not treat its items as new.
         """
         return self.page_number > self.pagination.total_pages
+
+
+@dataclass(slots=True)
+class SellerListPage:
+    """One page of GetSellerList (``DetailLevel=ReturnAll``): up to 200 full items.
+
+    The same ``Item`` content GetItem returns, so each is an ``ItemDetails``.
+    """
+
+    page_number: int
+    entries_per_page: int
+    pagination: Pagination
+    items: list[ItemDetails]
+    bad_items: list[BadItem] = field(default_factory=list)
+    has_more: bool = False
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ Usable without Airflow (the DAG, the CLI and the tests all call these):
     finalise_account(...)                       -> marks ended listings when every page succeeded
 
 Memory: a page task holds one GetMyeBaySelling page (<= 200 small records) plus the
-GetItem answers for that page, nothing else; rows go to PostgreSQL in transactions of
+GetItem (or one GetSellerList page of) answers for that page, nothing else; rows go to PostgreSQL in transactions of
 ``batch_size`` items through SQLAlchemy Core (no ORM identity map, no caches).
 
 Design notes (page drift, transactions, traffic lag, call budget): docs/SYNC.md.
@@ -41,7 +41,14 @@ from include.ebay_trends.errors import (
     ItemNotFound,
     TransientError,
 )
-from include.ebay_trends.records import BadItem, ItemDetails, SellingItem, SellingPage, TrafficReport
+from include.ebay_trends.records import (
+    BadItem,
+    ItemDetails,
+    SellerListPage,
+    SellingItem,
+    SellingPage,
+    TrafficReport,
+)
 from include.ebay_trends.settings import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_DAILY_CALL_BUDGET,
@@ -56,6 +63,7 @@ from include.ebay_trends.settings import (
 from include.ebay_trends.warehouse import (
     ITEM_ERRORS_CONFLICT,
     accounts,
+    listing_details,
     item_errors,
     listing_snapshots,
     listings,
@@ -66,6 +74,14 @@ log = logging.getLogger(__name__)
 
 RECONCILE_PAGE = 0
 ITEM_DETAILS_MODES = ("new", "all", "none")
+# Where a page's missing details come from (decided per account by plan_pages).
+DETAILS_GETITEM = "getitem"            # one GetItem per listing lacking details
+DETAILS_SELLER_LIST = "seller_list"    # one GetSellerList page (200 full items) per page
+# GetSellerList EndTime window: starts a day before eBay's "now" (nothing active is
+# missed at the boundary) and stays inside eBay's 120-day limit; no active listing
+# ends more than 30 days ahead (GTC renews every 30 days).
+SELLER_LIST_LOOKBEHIND = timedelta(days=1)
+SELLER_LIST_SPAN = timedelta(days=119)
 # Errors after which no further call of this page can succeed: stop the page.
 _PAGE_FATAL = (AuthRevoked, CallLimitReached, CallBudgetExhausted)
 
@@ -90,6 +106,7 @@ class SyncOptions:
     full_resync: bool = False          # GetItem for every listing (refresh category/status/end)
     daily_call_budget: int = DEFAULT_DAILY_CALL_BUDGET
     traffic: bool = True
+    bulk_details: bool = True          # GetSellerList when it costs fewer calls than GetItem
 
     def __post_init__(self) -> None:
         if self.item_details not in ITEM_DETAILS_MODES:
@@ -179,11 +196,15 @@ def _items_on_page(page: Mapping[str, Any]) -> int:
 
 # --------------------------------------------------------------------------- planning
 def plan_pages(account: AccountRef | str, client, *, entries_per_page: int = MAX_ENTRIES_PER_PAGE,
-               engine: Engine | None = None) -> list[dict]:
+               engine: Engine | None = None, options: SyncOptions | None = None) -> list[dict]:
     """Page descriptors from page 1's PaginationResult (exactly one call).
 
     ``engine`` is optional: when given, the planning call is recorded in
-    ``ebay.api_calls`` (the DAG records it itself from ``client.calls``).
+    ``ebay.api_calls`` and the details source is chosen (needs the warehouse): when
+    more of the account's listings lack details than there are pages -- a first sync,
+    a full resync -- every page also fetches one GetSellerList page (200 full items a
+    call) instead of one GetItem per listing.  The window is fixed here, from eBay's
+    clock, so every page and every retry of this run asks the same question.
     """
     acct = _account_id(account)
     before = Counter(dict(client.calls))
@@ -198,10 +219,33 @@ def plan_pages(account: AccountRef | str, client, *, entries_per_page: int = MAX
     # eBay caps the ActiveList; trust its page count but never beyond the cap.
     pages = max(int(first.pagination.total_pages), math.ceil(min(total, MAX_ACTIVE_LIST_ENTRIES) / entries_per_page))
     pages = min(pages, math.ceil(MAX_ACTIVE_LIST_ENTRIES / entries_per_page))
+    extra: dict[str, Any] = {}
+    if engine is not None and _bulk_details_pays(engine, acct, total, pages, options):
+        start = (first.timestamp or datetime.now(timezone.utc)) - SELLER_LIST_LOOKBEHIND
+        start = start.astimezone(timezone.utc).replace(microsecond=0)
+        extra = {"details": DETAILS_SELLER_LIST,
+                 "seller_list_window": [start.isoformat(), (start + SELLER_LIST_SPAN).isoformat()]}
     return [
-        {"account": acct, "page": n, "pages": pages, "entries": total, "entries_per_page": entries_per_page}
+        {"account": acct, "page": n, "pages": pages, "entries": total, "entries_per_page": entries_per_page,
+         **extra}
         for n in range(1, pages + 1)
     ]
+
+
+def _bulk_details_pays(engine: Engine, acct: str, total: int, pages: int, options: SyncOptions | None) -> bool:
+    """True when GetSellerList (1 call per page) beats GetItem (1 call per listing lacking details)."""
+    options = options or SyncOptions()
+    if not options.bulk_details or options.dry_run or options.item_details == "none":
+        return False
+    if options.details_for_all:
+        return total > pages
+    with engine.connect() as conn:
+        known = conn.execute(
+            sa.select(sa.func.count()).select_from(listings).where(
+                listings.c.account_id == acct, listings.c.ended_date.is_(None),
+                listings.c.details_fetched_at.is_not(None))
+        ).scalar_one()
+    return max(0, total - int(known)) > pages
 
 
 # --------------------------------------------------------------------------- row building
@@ -414,6 +458,7 @@ class _PageStats:
     first_item_id: str | None = None
     last_item_id: str | None = None
     extra: dict | None = None
+    pending_details: int = 0           # bulk run: details left to the staged merge
 
 
 class _PageRun:
@@ -544,6 +589,8 @@ def _estimate_page_cost(engine: Engine, acct: str, page: Mapping[str, Any], opti
     on_page = _items_on_page(page)
     if options.item_details == "none" or options.dry_run:
         return 1
+    if page.get("details") == DETAILS_SELLER_LIST:
+        return 2                        # GetMyeBaySelling + GetSellerList; no GetItem
     if options.details_for_all:
         return 1 + on_page
     # "new": the account's listings we have no details for are all that can need GetItem.
@@ -556,6 +603,123 @@ def _estimate_page_cost(engine: Engine, acct: str, page: Mapping[str, Any], opti
     entries = page.get("entries")
     unknown = on_page if entries is None else max(0, int(entries) - int(known))
     return 1 + min(on_page, unknown)
+
+
+# --------------------------------------------------------------------------- GetSellerList
+@dataclass(frozen=True, slots=True)
+class _Staged:
+    """Details of one listing staged from GetSellerList, shaped like what the rows need."""
+
+    category_id: str | None
+    category_name: str | None
+    listing_status: str | None
+    end_time: datetime | None
+    hit_count: int | None
+    quantity: None = None
+    gallery_url: None = None
+    view_item_url: None = None
+    start_time: None = None
+
+
+def _window(page: Mapping[str, Any]) -> tuple[datetime, datetime]:
+    lo, hi = page["seller_list_window"]
+    return datetime.fromisoformat(lo), datetime.fromisoformat(hi)
+
+
+def _stage_details(run: _PageRun, slp: SellerListPage, day: date, batch_size: int) -> int:
+    """Upsert one GetSellerList page's details into ``ebay.listing_details``."""
+    if not slp.items:
+        return 0
+    fetched_at = datetime.now(timezone.utc)
+    by_id = {d.item_id: d for d in slp.items}
+    rows = [{"account_id": run.acct, "item_id": d.item_id, "category_id": d.category_id,
+             "category_name": d.category_name, "listing_status": d.listing_status, "end_time": d.end_time,
+             "hit_count": d.hit_count, "fetched_at": fetched_at, "fetched_date": day, "run_id": run.run_id}
+            for d in by_id.values()]
+    stmt = pg.insert(listing_details)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[listing_details.c.account_id, listing_details.c.item_id],
+        set_={c: stmt.excluded[c] for c in ("category_id", "category_name", "listing_status", "end_time",
+                                            "hit_count", "fetched_at", "fetched_date", "run_id")},
+    )
+    for chunk in _chunks(rows, batch_size):
+        with run.engine.begin() as conn:
+            conn.execute(stmt, list(chunk))
+    return len(rows)
+
+
+def _fetch_seller_list(run: _PageRun, page: Mapping[str, Any], day: date, options: SyncOptions,
+                       epp: int, errs: list[_ErrorRow]) -> tuple[int, int]:
+    """Fetch (and stage) this page's GetSellerList page; the last page also fetches any
+    pages beyond the selling list's count.  Returns (listings staged, seller-list pages)."""
+    lo, hi = _window(page)
+    n, staged, total_pages = int(page["page"]), 0, 0
+    last = int(page.get("pages") or n)
+    while True:
+        slp = run.client.get_seller_list(lo, hi, n, epp)
+        errs.extend(_ErrorRow(b.item_id, f"GetSellerList.{b.error_class}", b.message, b.raw_excerpt)
+                    for b in slp.bad_items)
+        if not options.dry_run:
+            staged += _stage_details(run, slp, day, options.batch_size)
+        total_pages = slp.pagination.total_pages
+        del slp
+        n += 1
+        if n <= last or n > total_pages:
+            return staged, total_pages
+
+
+def _staged_for(engine: Engine, acct: str, ids: Sequence[str], day: date) -> dict[str, _Staged]:
+    """This run day's staged details for ``ids``."""
+    if not ids:
+        return {}
+    d = listing_details.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(d.item_id, d.category_id, d.category_name, d.listing_status, d.end_time, d.hit_count)
+            .where(d.account_id == acct, d.item_id.in_(list(ids)), d.fetched_date == day)
+        ).all()
+    return {r.item_id: _Staged(r.category_id, r.category_name, r.listing_status, r.end_time, r.hit_count)
+            for r in rows}
+
+
+def merge_staged_details(engine: Engine, acct: str, day: date) -> dict[str, int]:
+    """Copy this day's staged details into ``ebay.listings`` (and HitCount into today's
+    snapshots), where they are newer than what the listing has; drop older staging rows.
+
+    Idempotent; reconcile runs it first (so it only GetItems what nothing staged) and
+    finalise again (a page cleared by hand after reconcile).
+    """
+    d, l, s = listing_details.c, listings.c, listing_snapshots.c
+    with engine.begin() as conn:
+        merged = conn.execute(
+            sa.update(listings)
+            .where(l.account_id == d.account_id, l.item_id == d.item_id, d.account_id == acct,
+                   d.fetched_date == day,
+                   sa.or_(l.details_fetched_at.is_(None), l.details_fetched_at < d.fetched_at))
+            .values(category_id=sa.func.coalesce(d.category_id, l.category_id),
+                    category_name=sa.func.coalesce(d.category_name, l.category_name),
+                    end_time=sa.func.coalesce(d.end_time, l.end_time),
+                    details_fetched_at=d.fetched_at, updated_at=sa.func.now())
+        ).rowcount or 0
+        hits = conn.execute(
+            sa.update(listing_snapshots)
+            .where(s.account_id == d.account_id, s.item_id == d.item_id, d.account_id == acct,
+                   d.fetched_date == day, s.snapshot_date == day, s.hit_count.is_(None),
+                   d.hit_count.is_not(None))
+            .values(hit_count=d.hit_count)
+        ).rowcount or 0
+        dropped = conn.execute(
+            sa.delete(listing_details).where(d.account_id == acct, d.fetched_date < day)
+        ).rowcount or 0
+        pending = conn.execute(
+            sa.select(sa.func.count()).select_from(listings).where(
+                l.account_id == acct, l.last_seen_date == day, l.ended_date.is_(None),
+                l.details_fetched_at.is_(None))
+        ).scalar_one()
+    out = {"merged": int(merged), "hit_counts": int(hits), "dropped_old": int(dropped),
+           "still_without_details": int(pending)}
+    log.info("%s: staged details merged for %s: %s", acct, day, out)
+    return out
 
 
 # --------------------------------------------------------------------------- traffic
@@ -639,11 +803,15 @@ def _traffic_pass(engine: Engine, client, acct: str, item_ids: Sequence[str], da
 
 # --------------------------------------------------------------------------- the page
 def _process_items(run: _PageRun, items: Sequence[SellingItem], bad: Sequence[BadItem], day: date,
-                   options: SyncOptions, *, traffic: bool, record_bad: bool = True) -> list[str]:
+                   options: SyncOptions, *, traffic: bool, record_bad: bool = True,
+                   getitem_unstaged: bool = True, errs_in: Sequence[_ErrorRow] = ()) -> list[str]:
     """Enrich, write and (optionally) traffic one fetched page.  Returns written ids.
 
     ``record_bad=False`` when re-reading a page already synced in this run: its bad
-    items are in ``item_errors`` under their own page already.
+    items are in ``item_errors`` under their own page already.  Details staged today
+    from GetSellerList are used first; ``getitem_unstaged=False`` (a page of a bulk
+    run, whose other GetSellerList pages may not have run yet) leaves the rest to the
+    merge in reconcile/finalise instead of calling GetItem.
     """
     engine, client, acct = run.engine, run.client, run.acct
     # One row per item id even if eBay repeated one inside a page (ON CONFLICT can't hit a row twice).
@@ -656,6 +824,7 @@ def _process_items(run: _PageRun, items: Sequence[SellingItem], bad: Sequence[Ba
         run.stats.first_item_id = run.stats.first_item_id or ids[0]
         run.stats.last_item_id = ids[-1]
     errs: list[_ErrorRow] = [_bad_item_error(b) for b in bad] if record_bad else []
+    errs.extend(errs_in)
 
     # --- which items need GetItem (a dry run spends no quota on details it would not store)
     if options.item_details == "none" or options.dry_run:
@@ -665,6 +834,12 @@ def _process_items(run: _PageRun, items: Sequence[SellingItem], bad: Sequence[Ba
     else:
         known = _details_known(engine, acct, ids)
         need = [i for i in ids if i not in known]
+    staged = _staged_for(engine, acct, need, day) if need else {}
+    if staged:
+        need = [i for i in need if i not in staged]
+    if need and not getitem_unstaged:
+        run.stats.pending_details += len(need)
+        need = []
     # Post-fetch budget check, now that the real need is known: defer what does not fit
     # (those rows keep details_fetched_at NULL, so the next run enriches them).
     if need:
@@ -675,7 +850,8 @@ def _process_items(run: _PageRun, items: Sequence[SellingItem], bad: Sequence[Ba
             log.warning("%s page %s: %d GetItem calls deferred to stay within the daily budget",
                         acct, run.page, len(need) - allowed)
             need = need[:allowed]
-    details, item_errs, not_found = _fetch_details(client, need, options.getitem_concurrency)
+    fetched, item_errs, not_found = _fetch_details(client, need, options.getitem_concurrency)
+    details: dict[str, ItemDetails | _Staged] = {**staged, **fetched}
     errs.extend(item_errs)
 
     # --- write (not-found items are quarantined: recorded, not written)
@@ -723,8 +899,26 @@ def sync_page(account: AccountRef | str, page: Mapping[str, Any] | int, snapshot
         estimate = _estimate_page_cost(engine, acct, page, options)
         budget.check_budget(engine, run.application, estimate=estimate,
                             daily_budget=options.daily_call_budget, account=acct, page=page_no)
-        sp: SellingPage = client.get_my_ebay_selling(page_no, epp, sort=DEFAULT_SORT)
-        _process_items(run, sp.items, sp.bad_items, snapshot_date, options, traffic=True)
+        bulk = page.get("details") == DETAILS_SELLER_LIST and not options.dry_run
+        slerrs: list[_ErrorRow] = []
+        if bulk:
+            # Both calls in flight at once: the page waits for the slower one, not the sum.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sellerlist") as pool:
+                fut = pool.submit(_fetch_seller_list, run, page, snapshot_date, options, epp, slerrs)
+                try:
+                    sp: SellingPage = client.get_my_ebay_selling(page_no, epp, sort=DEFAULT_SORT)
+                except BaseException:
+                    fut.cancel()                          # the selling page's error is the one raised
+                    raise
+                staged, sl_pages = fut.result()           # re-raises a GetSellerList failure
+            run.stats.extra = {**(run.stats.extra or {}), "details_staged": staged,
+                               "seller_list_pages": sl_pages}
+        else:
+            sp = client.get_my_ebay_selling(page_no, epp, sort=DEFAULT_SORT)
+        _process_items(run, sp.items, sp.bad_items, snapshot_date, options, traffic=True,
+                       getitem_unstaged=not bulk, errs_in=slerrs)
+        if run.stats.pending_details:
+            run.stats.extra = {**(run.stats.extra or {}), "details_pending": run.stats.pending_details}
         del sp
     summary = run.summary()
     log.info("%s page %s/%s: %s", acct, page_no, page.get("pages"), summary)
@@ -894,6 +1088,10 @@ def reconcile_account(account: AccountRef | str, snapshot_date: date, options: S
         extra: dict[str, Any] = {"pages_refetched": [], "pages_beyond": [], "confirmed_active": 0,
                                  "confirmed_ended": 0, "tail_refetch": False}
         run.stats.extra = extra
+        if not options.dry_run:
+            # Details staged by the pages' GetSellerList calls: merged before anything
+            # below decides what still needs a GetItem.
+            extra["staged_details"] = merge_staged_details(engine, acct, snapshot_date)
         unseen = _count_unseen(engine, acct, snapshot_date)
         budget.check_budget(engine, run.application, estimate=1 + unseen,
                             daily_budget=options.daily_call_budget, account=acct, page=RECONCILE_PAGE)
@@ -999,6 +1197,7 @@ def finalise_account(account: AccountRef | str, snapshot_date: date, *, engine: 
         return {"account": acct, "finalised": False, "failed_pages": failed,
                 "reason": "pages missing or not successful"}
 
+    staged = merge_staged_details(engine, acct, snapshot_date)
     with engine.begin() as conn:
         ended = conn.execute(
             sa.update(listings)
@@ -1022,7 +1221,8 @@ def finalise_account(account: AccountRef | str, snapshot_date: date, *, engine: 
                     updated_at=sa.func.now())
         )
     result = {"account": acct, "finalised": True, "failed_pages": [], "ended": len(ended),
-              "active": int(active), "pages": int(planned_pages)}
+              "active": int(active), "pages": int(planned_pages),
+              "without_details": staged["still_without_details"]}
     log.info("%s finalised for %s: %s", acct, snapshot_date, result)
     return result
 
@@ -1036,7 +1236,8 @@ def sync_account(account: AccountRef | str, snapshot_date: date, options: SyncOp
     """
     options = options or SyncOptions()
     acct = _account_id(account)
-    pages = plan_pages(account, client, entries_per_page=options.entries_per_page, engine=engine)
+    pages = plan_pages(account, client, entries_per_page=options.entries_per_page, engine=engine,
+                       options=options)
     totals: Counter[str] = Counter()
     for p in pages:
         s = sync_page(account, p, snapshot_date, options, client=client, engine=engine, run_id=run_id)
@@ -1056,5 +1257,5 @@ def sync_account(account: AccountRef | str, snapshot_date: date, options: SyncOp
 
 __all__ = [
     "AccountRef", "SyncOptions", "plan_pages", "sync_page", "reconcile_account", "finalise_account",
-    "sync_account", "RECONCILE_PAGE",
+    "merge_staged_details", "sync_account", "RECONCILE_PAGE", "DETAILS_GETITEM", "DETAILS_SELLER_LIST",
 ]

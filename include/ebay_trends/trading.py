@@ -42,13 +42,16 @@ from .errors import (
     TokenExpired,
     TransientError,
 )
-from .records import BadItem, ItemDetails, Pagination, SellingItem, SellingPage
+from .records import BadItem, ItemDetails, Pagination, SellerListPage, SellingItem, SellingPage
 from .transport import CallContext, RawResponse, shorten
 
 log = logging.getLogger(__name__)
 
 GET_MY_EBAY_SELLING = "GetMyeBaySelling"
 GET_ITEM = "GetItem"
+GET_SELLER_LIST = "GetSellerList"
+# eBay refuses a GetSellerList time window longer than this.
+SELLER_LIST_MAX_WINDOW = timedelta(days=120)
 
 # Elements that repeat: always lists, so one-item pages look like 200-item pages.
 FORCE_LIST = (
@@ -118,6 +121,35 @@ def get_item_request(item_id: str) -> bytes:
         "ItemID": validate_item_id(item_id),
         "IncludeWatchCount": "true",
         "DetailLevel": "ReturnAll",
+    })
+
+
+def _ebay_time(when: datetime) -> str:
+    if when.tzinfo is None:
+        raise ValueError("GetSellerList window times must be timezone-aware (UTC)")
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def get_seller_list_request(end_from: datetime, end_to: datetime, page: int, entries_per_page: int) -> bytes:
+    """GetSellerList of the listings whose EndTime is in ``[end_from, end_to]``, full items.
+
+    An EndTime window is the one that catches every active listing: none ends more
+    than 30 days ahead (GTC listings renew every 30 days), so ``[now, now + 120 d]``
+    covers them all, whenever they started.
+    """
+    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+        raise ValueError("page must be an integer >= 1")
+    if (isinstance(entries_per_page, bool) or not isinstance(entries_per_page, int)
+            or not 1 <= entries_per_page <= settings.MAX_ENTRIES_PER_PAGE):
+        raise ValueError(f"entries_per_page must be between 1 and {settings.MAX_ENTRIES_PER_PAGE}")
+    if not end_from < end_to or end_to - end_from > SELLER_LIST_MAX_WINDOW:
+        raise ValueError("GetSellerList needs end_from < end_to within 120 days")
+    return build_request(GET_SELLER_LIST, {
+        "DetailLevel": "ReturnAll",
+        "IncludeWatchCount": "true",
+        "EndTimeFrom": _ebay_time(end_from),
+        "EndTimeTo": _ebay_time(end_to),
+        "Pagination": {"EntriesPerPage": str(entries_per_page), "PageNumber": str(page)},
     })
 
 
@@ -533,7 +565,8 @@ def parse_selling_page(content: Mapping[str, Any], page_number: int, entries_per
         pagination = _pagination(active, bool(items_raw), ctx)
 
     page = SellingPage(page_number=page_number, entries_per_page=entries_per_page,
-                       pagination=pagination, items=[], warnings=list(warnings or []))
+                       pagination=pagination, items=[], warnings=list(warnings or []),
+                       timestamp=_try_datetime(content.get("Timestamp")))
     for raw in items_raw:
         parsed = parse_selling_item(raw)
         if isinstance(parsed, BadItem):
@@ -577,6 +610,31 @@ def parse_item_details(item: Any) -> ItemDetails | BadItem:
         return _bad(item, bad.error_class, bad.message)
 
 
+def parse_seller_list_page(content: Mapping[str, Any], page_number: int, entries_per_page: int,
+                           ctx: CallContext, warnings: list[str] | None = None) -> SellerListPage:
+    """``GetSellerListResponse`` content → ``SellerListPage``; each Item parsed as GetItem's."""
+    array = content.get("ItemArray")
+    items_raw: list[Any] = []
+    if isinstance(array, dict):
+        items_raw = array.get("Item") or []
+    elif array not in (None, ""):
+        raise ctx.error(MalformedResponse, "ItemArray is not an element with children")
+    pagination = _pagination(content, bool(items_raw), ctx)
+    has_more = str(content.get("HasMoreItems") or "false").strip().lower() == "true"
+    page = SellerListPage(page_number=page_number, entries_per_page=entries_per_page,
+                          pagination=pagination, items=[], has_more=has_more, warnings=list(warnings or []))
+    for raw in items_raw:
+        parsed = parse_item_details(raw)
+        if isinstance(parsed, BadItem):
+            page.bad_items.append(parsed)
+        else:
+            page.items.append(parsed)
+    if page.bad_items:
+        log.warning("%s: %d item(s) failed validation (first: %s)", ctx.describe(),
+                    len(page.bad_items), page.bad_items[0].message)
+    return page
+
+
 def get_item_node(content: Mapping[str, Any], item_id: str, ctx: CallContext) -> Any:
     """The single ``Item`` of a GetItem response, checked to be the one asked for."""
     items = content.get("Item")
@@ -589,8 +647,9 @@ def get_item_node(content: Mapping[str, Any], item_id: str, ctx: CallContext) ->
 
 
 __all__ = [
-    "GET_ITEM", "GET_MY_EBAY_SELLING", "FORCE_LIST", "MAX_TITLE_CHARS",
-    "build_request", "get_my_ebay_selling_request", "get_item_request", "headers",
+    "GET_ITEM", "GET_MY_EBAY_SELLING", "GET_SELLER_LIST", "FORCE_LIST", "MAX_TITLE_CHARS",
+    "build_request", "get_my_ebay_selling_request", "get_item_request", "get_seller_list_request", "headers",
+    "parse_seller_list_page",
     "parse_xml", "parse_response", "check_envelope", "classify_error", "call_limit_resets_at",
     "parse_selling_item", "parse_selling_page", "parse_item_details", "get_item_node",
     "raw_excerpt", "validate_item_id",

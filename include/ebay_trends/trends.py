@@ -3,16 +3,21 @@
 PostgreSQL does the work; Python only orchestrates.  ``compute_trends`` rebuilds one
 snapshot date (for all or some accounts) in one transaction: DELETE that date's rows,
 then INSERT them again from ``ebay.listing_snapshots`` — so a rerun replaces, never
-duplicates, and a rerun after late traffic-report days arrive fills them in.
+duplicates, and a rerun after late traffic-report days arrive fills them in.  It also
+records a fingerprint of the inputs it read (``ebay.trend_inputs``), so that
+``refresh_trends`` recomputes an earlier date only when its inputs changed.
 
 Every rule (gaps, new listings, resets, pending traffic, currencies, clamps) is
 written down in docs/TRENDS.md; the SQL below follows it line by line.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -34,7 +39,7 @@ TRAFFIC_REPORT_MAX_LAG_DAYS = 7
 # (the sync asks the report for the same lookback, see settings.TRAFFIC_LOOKBACK_DAYS).
 VIEW_GROWTH_MAX_AGE_DAYS = TRAFFIC_LOOKBACK_DAYS
 WORK_MEM = "64MB"
-# pg_advisory_xact_lock class id: serialises concurrent compute_trends runs for one date.
+# Advisory lock class id: serialises concurrent computations of one date.
 _LOCK_CLASS = 0x7E4D
 
 
@@ -83,30 +88,36 @@ _DELETE = [
     f"DELETE FROM ebay.category_daily WHERE day = :d AND {_ACCOUNT_FILTER.format(col='account_id')}",
 ]
 
+# Stage 0: the listings active on :d (a snapshot on :d, before their ended_date), as an
+# analysed temp table, so the joins below are planned from its real size.
+_STAGE_CUR = f"""
+CREATE TEMP TABLE trend_cur ON COMMIT DROP AS
+-- A listing has no row on or after the day it was marked ended (the sync sets ended_date
+-- to the first day it was missing).
+SELECT s.account_id, s.item_id
+FROM ebay.listing_snapshots s
+JOIN ebay.listings l ON l.account_id = s.account_id AND l.item_id = s.item_id
+WHERE s.snapshot_date = :d
+  AND {_ACCOUNT_FILTER.format(col='s.account_id')}
+  AND (l.ended_date IS NULL OR s.snapshot_date < l.ended_date)
+"""
+
 # Stage 1: one row per snapshot of each listing active on :d, over the 30-day window, with
-# the snapshot before it and the traffic numbers of its day.  A temp table (analysed
-# before use) rather than a CTE: with CTE row estimates PostgreSQL picked nested loops
-# that re-ran subqueries per row (minutes instead of seconds for 4,311 listings).
+# the snapshot before it and the traffic numbers of its day.  Temp tables (analysed
+# before use) rather than CTEs: with CTE row estimates PostgreSQL picked nested loops
+# that re-ran subqueries per row (minutes instead of seconds for 4,311 listings).  The
+# same happens when ebay.listing_snapshots has no statistics for :d (never analysed, or
+# :d newer than its last ANALYZE): hence _analyze_inputs() before every computation.
 _STAGE_DAYS = f"""
 CREATE TEMP TABLE trend_days ON COMMIT DROP AS
 WITH
--- Listings with a snapshot on :d, i.e. active that day.  A listing has no row on or after
--- the day it was marked ended (the sync sets ended_date to the first day it was missing).
-cur AS MATERIALIZED (
-    SELECT s.account_id, s.item_id
-    FROM ebay.listing_snapshots s
-    JOIN ebay.listings l ON l.account_id = s.account_id AND l.item_id = s.item_id
-    WHERE s.snapshot_date = :d
-      AND {_ACCOUNT_FILTER.format(col='s.account_id')}
-      AND (l.ended_date IS NULL OR s.snapshot_date < l.ended_date)
-),
 hist AS MATERIALIZED (
     SELECT h.account_id, h.item_id, h.snapshot_date AS day, h.currency, h.price,
            h.quantity_available, h.quantity_sold, h.watch_count,
            LAG(h.snapshot_date) OVER w AS prev_date,
            LAG(h.quantity_sold) OVER w AS prev_sold,
            LAG(h.watch_count) OVER w AS prev_watch
-    FROM cur c
+    FROM trend_cur c
     JOIN ebay.listing_snapshots h
       ON h.account_id = c.account_id AND h.item_id = c.item_id
      AND h.snapshot_date BETWEEN CAST(:d AS date) - {WINDOW_LONG_DAYS - 1} AND CAST(:d AS date)
@@ -131,7 +142,7 @@ first_prev AS MATERIALIZED (
 traffic AS MATERIALIZED (
     SELECT DISTINCT ON (t.account_id, t.item_id, t.traffic_date)
            t.account_id, t.item_id, t.traffic_date, t.views, t.impressions
-    FROM cur c
+    FROM trend_cur c
     JOIN ebay.listing_snapshots t
       ON t.account_id = c.account_id AND t.item_id = c.item_id
      AND t.snapshot_date BETWEEN CAST(:d AS date) - {WINDOW_LONG_DAYS}
@@ -284,33 +295,37 @@ FROM (
 ) ranked
 """
 
+# One pass over the day's rows (per account and currency, then rolled up per account):
+# no join of the rows with an aggregate of themselves, which PostgreSQL ran as a nested
+# loop re-aggregating the day once per row when listing_trends had no statistics for :d.
 _INSERT_ACCOUNT_DAILY = f"""
 INSERT INTO ebay.account_daily (
     account_id, day, active_listings, new_listings, ended_listings, units_sold, revenue,
     views, impressions, traffic_pending, watchers, watchers_change, trending, resets, gaps)
-WITH t AS (
-    SELECT * FROM ebay.listing_trends
+WITH per_currency AS (
+    SELECT account_id, currency, count(*) AS n, count(*) FILTER (WHERE is_new) AS new_n,
+           SUM(units_sold) AS units, COALESCE(SUM(revenue), 0) AS revenue,
+           SUM(views) AS views, SUM(impressions) AS impressions,
+           count(*) FILTER (WHERE traffic_pending) AS pending, SUM(watchers) AS watchers,
+           SUM(watchers_change) AS watchers_change, count(*) FILTER (WHERE trending) AS trending,
+           count(*) FILTER (WHERE sold_reset) AS resets, count(*) FILTER (WHERE gap_days > 1) AS gaps
+    FROM ebay.listing_trends
     WHERE trend_date = :d AND {_ACCOUNT_FILTER.format(col='account_id')}
-),
-rev AS (   -- one entry per currency; 0 for a currency whose listings sold nothing
-    SELECT account_id, jsonb_object_agg(currency, revenue ORDER BY currency) AS revenue
-    FROM (SELECT account_id, currency, COALESCE(SUM(revenue), 0) AS revenue
-          FROM t GROUP BY account_id, currency) x
-    GROUP BY account_id
+    GROUP BY account_id, currency
 ),
 ended AS (
     SELECT account_id, count(*) AS n FROM ebay.listings
     WHERE ended_date = :d GROUP BY account_id
 )
-SELECT t.account_id, CAST(:d AS date), count(*), count(*) FILTER (WHERE t.is_new),
-       COALESCE(e.n, 0), COALESCE(SUM(t.units_sold), 0), COALESCE(rev.revenue, '{{}}'::jsonb),
-       SUM(t.views), SUM(t.impressions), count(*) FILTER (WHERE t.traffic_pending),
-       SUM(t.watchers), SUM(t.watchers_change), count(*) FILTER (WHERE t.trending),
-       count(*) FILTER (WHERE t.sold_reset), count(*) FILTER (WHERE t.gap_days > 1)
-FROM t
-LEFT JOIN rev ON rev.account_id = t.account_id
-LEFT JOIN ended e ON e.account_id = t.account_id
-GROUP BY t.account_id, rev.revenue, e.n
+-- revenue: one entry per currency; 0 for a currency whose listings sold nothing
+SELECT c.account_id, CAST(:d AS date), SUM(c.n), SUM(c.new_n),
+       COALESCE(e.n, 0), COALESCE(SUM(c.units), 0), jsonb_object_agg(c.currency, c.revenue ORDER BY c.currency),
+       SUM(c.views), SUM(c.impressions), SUM(c.pending),
+       SUM(c.watchers), SUM(c.watchers_change), SUM(c.trending),
+       SUM(c.resets), SUM(c.gaps)
+FROM per_currency c
+LEFT JOIN ended e ON e.account_id = c.account_id
+GROUP BY c.account_id, e.n
 """
 
 _INSERT_CATEGORY_DAILY = f"""
@@ -367,6 +382,146 @@ WHERE trend_date = :d AND {_ACCOUNT_FILTER.format(col='account_id')}
 """
 
 
+# --- what a date was computed from ------------------------------------------------------
+# A date's rows are a function of exactly these inputs, per account:
+#   window: snapshot rows dated :d-30 .. :d (history, traffic, price reference);
+#   before: per listing with a row on :d, its latest snapshot dated before :d-30 -- the
+#           only older row ever read (the "previous snapshot" of its first row in the
+#           window, and the price reference when it has none in :d-30 .. :d-7);
+#   late:   traffic for a day <= :d stored on snapshots dated :d+1 .. :d+7;
+#   listings: end state (as of :d) and category of listings with a row on :d or ended on :d;
+#   params: weights, top_n and the SQL itself.
+# The fingerprint covers them by content (not by timestamps): equal fingerprints => equal
+# rows.  Its cost is bounded by the window, like the computation's, not by the history.
+# Hashes are sums of 64-bit row hashes (numeric: exact, order-independent).
+_FINGERPRINT = f"""
+WITH
+acct AS (
+    SELECT account_id FROM ebay.accounts WHERE :all_accounts
+    UNION
+    SELECT unnest(CAST(:accounts AS text[]))
+),
+win AS (
+    SELECT s.account_id, count(*) AS n, count(s.traffic_date) AS n_traffic,
+           sum(hash_record_extended(ROW(s.item_id, s.snapshot_date, s.currency, s.price, s.quantity_available,
+                                        s.quantity_sold, s.watch_count, s.views, s.impressions,
+                                        s.traffic_date), 0)) AS h
+    FROM ebay.listing_snapshots s
+    WHERE s.snapshot_date BETWEEN CAST(:d AS date) - {WINDOW_LONG_DAYS} AND CAST(:d AS date)
+      AND s.account_id IN (SELECT account_id FROM acct)
+    GROUP BY s.account_id
+),
+present AS (
+    SELECT s.account_id, s.item_id FROM ebay.listing_snapshots s
+    WHERE s.snapshot_date = CAST(:d AS date) AND s.account_id IN (SELECT account_id FROM acct)
+),
+before AS (
+    SELECT c.account_id, count(*) AS n,
+           sum(hash_record_extended(ROW(c.item_id, o.snapshot_date, o.currency, o.price, o.quantity_available,
+                                        o.quantity_sold, o.watch_count, o.views, o.impressions,
+                                        o.traffic_date), 0)) AS h
+    FROM present c
+    JOIN LATERAL (
+        SELECT o.* FROM ebay.listing_snapshots o
+        WHERE o.account_id = c.account_id AND o.item_id = c.item_id
+          AND o.snapshot_date < CAST(:d AS date) - {WINDOW_LONG_DAYS}
+        ORDER BY o.snapshot_date DESC
+        LIMIT 1
+    ) o ON true
+    GROUP BY c.account_id
+),
+late AS (
+    SELECT s.account_id, count(*) AS n,
+           sum(hash_record_extended(ROW(s.item_id, s.snapshot_date, s.views, s.impressions,
+                                        s.traffic_date), 0)) AS h
+    FROM ebay.listing_snapshots s
+    WHERE s.snapshot_date > CAST(:d AS date)
+      AND s.snapshot_date <= CAST(:d AS date) + {TRAFFIC_REPORT_MAX_LAG_DAYS}
+      AND s.traffic_date BETWEEN CAST(:d AS date) - {WINDOW_LONG_DAYS} AND CAST(:d AS date)
+      AND s.account_id IN (SELECT account_id FROM acct)
+    GROUP BY s.account_id
+),
+lkeys AS (
+    SELECT account_id, item_id FROM present
+    UNION
+    SELECT l.account_id, l.item_id FROM ebay.listings l
+    WHERE l.ended_date = CAST(:d AS date) AND l.account_id IN (SELECT account_id FROM acct)
+),
+lst AS (
+    SELECT l.account_id, count(*) AS n,
+           sum(hash_record_extended(ROW(l.item_id, l.category_id, l.category_name,
+               CASE WHEN l.ended_date IS NULL OR l.ended_date > CAST(:d AS date) THEN 'active'
+                    WHEN l.ended_date = CAST(:d AS date) THEN 'ended' ELSE 'gone' END), 0)) AS h
+    FROM lkeys k
+    JOIN ebay.listings l ON l.account_id = k.account_id AND l.item_id = k.item_id
+    GROUP BY l.account_id
+)
+SELECT a.account_id,
+       COALESCE(w.n, 0) AS window_rows, COALESCE(w.n_traffic, 0) AS window_traffic,
+       COALESCE(w.h, 0) AS window_hash,
+       COALESCE(b.n, 0) AS before_rows, COALESCE(b.h, 0) AS before_hash,
+       COALESCE(t.n, 0) AS late_traffic_rows, COALESCE(t.h, 0) AS late_traffic_hash,
+       COALESCE(l.n, 0) AS listing_rows, COALESCE(l.h, 0) AS listing_hash
+FROM acct a
+LEFT JOIN win w ON w.account_id = a.account_id
+LEFT JOIN before b ON b.account_id = a.account_id
+LEFT JOIN late t ON t.account_id = a.account_id
+LEFT JOIN lst l ON l.account_id = a.account_id
+"""
+
+_FP_COLS = ("window_rows", "window_traffic", "window_hash", "before_rows", "before_hash",
+            "late_traffic_rows", "late_traffic_hash", "listing_rows", "listing_hash", "params_hash")
+
+_RECORDED = f"""
+SELECT account_id, {", ".join(_FP_COLS)}, computed_at
+FROM ebay.trend_inputs
+WHERE trend_date = :d AND account_id = ANY(CAST(:accounts AS text[]))
+"""
+
+_RECORD = f"""
+INSERT INTO ebay.trend_inputs (account_id, trend_date, {", ".join(_FP_COLS)})
+VALUES (:account_id, :d, {", ".join(":" + c for c in _FP_COLS)})
+ON CONFLICT (account_id, trend_date) DO UPDATE SET
+    {", ".join(f"{c} = EXCLUDED.{c}" for c in _FP_COLS)}, computed_at = now()
+"""
+
+# Any change to the statements that produce the rows changes every date's fingerprint.
+_SQL_VERSION = hashlib.sha256("\n".join(
+    [*_DELETE, _STAGE_CUR, _STAGE_DAYS, _STAGE_ITEMS, _INSERT_LISTING_TRENDS, _INSERT_ACCOUNT_DAILY,
+     _INSERT_CATEGORY_DAILY]).encode()).hexdigest()
+
+
+def _params_hash(weights: TrendWeights, top_n: int) -> str:
+    key = {"sql": _SQL_VERSION, "top_n": top_n, **{k: str(v) for k, v in weights.as_params().items()}}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _why(old: Mapping[str, Any] | None, new: Mapping[str, Any], d: date) -> str | None:
+    """Why ``d`` must be recomputed for one account (None = its inputs did not change)."""
+    if old is None:
+        return "never computed"
+    since = f"{d - timedelta(days=WINDOW_LONG_DAYS)}..{d}"
+    why = []
+    if old["params_hash"] != new["params_hash"]:
+        why.append("weights, top_n or trend SQL changed")
+    if old["window_traffic"] != new["window_traffic"]:
+        why.append(f"traffic filled in on snapshots dated {since} "
+                   f"({old['window_traffic']} -> {new['window_traffic']} rows with traffic)")
+    if old["window_rows"] != new["window_rows"]:
+        why.append(f"snapshots dated {since} added or removed ({old['window_rows']} -> {new['window_rows']})")
+    if (old["window_traffic"], old["window_rows"]) == (new["window_traffic"], new["window_rows"]) \
+            and old["window_hash"] != new["window_hash"]:
+        why.append(f"snapshot values dated {since} changed")
+    if (old["before_rows"], old["before_hash"]) != (new["before_rows"], new["before_hash"]):
+        why.append("an older previous snapshot / price reference changed")
+    if (old["late_traffic_rows"], old["late_traffic_hash"]) != (new["late_traffic_rows"], new["late_traffic_hash"]):
+        why.append(f"traffic for {d} or earlier stored on a later snapshot changed")
+    if (old["listing_rows"], old["listing_hash"]) != (new["listing_rows"], new["listing_hash"]):
+        why.append("end dates or categories of its listings changed")
+    return "; ".join(why) or None
+
+
+# --- running it ----------------------------------------------------------------------------
 def _params(snapshot_date: date, accounts: Sequence[str] | None) -> dict[str, Any]:
     if isinstance(snapshot_date, str) or not isinstance(snapshot_date, date):
         raise TypeError(f"snapshot_date must be a datetime.date, got {type(snapshot_date).__name__}")
@@ -375,6 +530,31 @@ def _params(snapshot_date: date, accounts: Sequence[str] | None) -> dict[str, An
             raise TypeError("accounts must be a sequence of account ids, not one string")
         accounts = [str(a) for a in accounts]
     return {"d": snapshot_date, "all_accounts": accounts is None, "accounts": list(accounts or [])}
+
+
+def _check_top_n(top_n: int) -> None:
+    if isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 0:
+        raise ValueError(f"top_n must be a non-negative int, got {top_n!r}")
+
+
+def _analyze_inputs(engine: Engine) -> None:
+    """Refresh the planner statistics of the tables the trends read.
+
+    Right after a sync they describe yesterday's table (or none: a fresh warehouse,
+    autovacuum off or not yet run): :d is outside the histogram, PostgreSQL estimates
+    ~1 row for it and plans nested loops over hundreds of thousands of rows (the
+    benchmark's 22.7 s steady day; quadratic in listings x days).  ANALYZE samples at
+    most 30,000 rows per table: ~0.15 s for 150,000 snapshots.
+    """
+    t0 = time.perf_counter()
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("ANALYZE ebay.listing_snapshots, ebay.listings"))
+    except sa.exc.DBAPIError as exc:   # statistics are an optimisation: never fail the trends for them
+        log.warning("ANALYZE before the trends failed (%s); computing with the current statistics",
+                    type(exc).__name__)
+        return
+    log.info("analysed ebay.listing_snapshots, ebay.listings in %.2f s", time.perf_counter() - t0)
 
 
 def compute_trends(
@@ -390,33 +570,84 @@ def compute_trends(
     ``accounts=None`` means every account (and removes rows of accounts that no longer
     have snapshots that day).  Returns a small JSON-able summary (counts only).
     """
-    if isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 0:
-        raise ValueError(f"top_n must be a non-negative int, got {top_n!r}")
+    _check_top_n(top_n)
+    _params(snapshot_date, accounts)   # validate before any I/O
+    _analyze_inputs(engine)
+    return _compute(engine, snapshot_date, accounts, weights, top_n, only_if_changed=False)
+
+
+def _compute(engine: Engine, snapshot_date: date, accounts: Sequence[str] | None, weights: TrendWeights,
+             top_n: int, *, only_if_changed: bool) -> dict[str, Any]:
+    """One date in one transaction; with ``only_if_changed`` only the accounts whose
+    inputs differ from what was recorded at their last computation of that date."""
     params = _params(snapshot_date, accounts)
     params.update(weights.as_params())
     params["top_n"] = top_n
+    params_hash = _params_hash(weights, top_n)
+    day = snapshot_date.isoformat()
 
-    with engine.begin() as conn:
-        _lock(conn, snapshot_date)
-        # The stages sort ~30 rows per listing; let them sort in memory, for this transaction only.
-        conn.execute(sa.text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
-        deleted = sum(conn.execute(sa.text(stmt), params).rowcount for stmt in _DELETE)
-        conn.execute(sa.text(_STAGE_DAYS), params)
-        conn.execute(sa.text("ANALYZE trend_days"))
-        conn.execute(sa.text(_STAGE_ITEMS), params)
-        conn.execute(sa.text("ANALYZE trend_items"))
-        conn.execute(sa.text(_INSERT_LISTING_TRENDS), params)
-        account_rows = conn.execute(sa.text(_INSERT_ACCOUNT_DAILY), params).rowcount
-        category_rows = conn.execute(sa.text(_INSERT_CATEGORY_DAILY), params).rowcount
-        summary = dict(conn.execute(sa.text(_SUMMARY), params).mappings().one())
+    with engine.connect() as conn:
+        try:
+            _lock(conn, snapshot_date)
+            with conn.begin():
+                # One snapshot for every statement below: the recorded fingerprint then
+                # describes exactly the rows this computation read (READ COMMITTED would let
+                # a sync commit in between).  Nothing else writes these rows: the lock
+                # above, taken before the snapshot, serialises computations of the date.
+                conn.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+                # The stages sort ~30 rows per listing; let them sort in memory, for this transaction only.
+                conn.execute(sa.text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+                inputs = {r["account_id"]: {**r, "params_hash": params_hash}
+                          for r in conn.execute(sa.text(_FINGERPRINT), params).mappings()}
+                reasons: dict[str, str] = {}
+                if only_if_changed:
+                    recorded = {r["account_id"]: r for r in conn.execute(
+                        sa.text(_RECORDED), {"d": snapshot_date, "accounts": list(inputs)}).mappings()}
+                    for acct, fp in inputs.items():
+                        why = _why(recorded.get(acct), fp, snapshot_date)
+                        if why:
+                            reasons[acct] = why
+                    if not reasons:
+                        since = min((r["computed_at"] for r in recorded.values()), default=None)
+                        result = {"snapshot_date": day, "computed": False,
+                                  "reason": "no accounts" if since is None else
+                                            f"inputs unchanged since computed at {since.isoformat(timespec='seconds')}"}
+                        log.info("trends for %s skipped: %s", snapshot_date, result["reason"])
+                        return result
+                    params.update(all_accounts=False, accounts=sorted(reasons))
+                    inputs = {a: inputs[a] for a in reasons}
+
+                deleted = sum(conn.execute(sa.text(stmt), params).rowcount for stmt in _DELETE)
+                conn.execute(sa.text(_STAGE_CUR), params)
+                conn.execute(sa.text("ANALYZE trend_cur"))
+                conn.execute(sa.text(_STAGE_DAYS), params)
+                conn.execute(sa.text("ANALYZE trend_days"))
+                conn.execute(sa.text(_STAGE_ITEMS), params)
+                conn.execute(sa.text("ANALYZE trend_items"))
+                conn.execute(sa.text(_INSERT_LISTING_TRENDS), params)
+                account_rows = conn.execute(sa.text(_INSERT_ACCOUNT_DAILY), params).rowcount
+                category_rows = conn.execute(sa.text(_INSERT_CATEGORY_DAILY), params).rowcount
+                summary = dict(conn.execute(sa.text(_SUMMARY), params).mappings().one())
+                if inputs:
+                    conn.execute(sa.text(_RECORD), [
+                        {"account_id": a, "d": snapshot_date, **{c: fp[c] for c in _FP_COLS}}
+                        for a, fp in inputs.items()])
+        finally:
+            if conn.in_transaction():
+                conn.rollback()
+            _unlock(conn, snapshot_date)
 
     result: dict[str, Any] = {
-        "snapshot_date": snapshot_date.isoformat(),
+        "snapshot_date": day,
+        "computed": True,
         **{k: int(v) for k, v in summary.items()},
         "account_daily": account_rows,
         "category_daily": category_rows,
         "replaced_rows": deleted,
     }
+    if only_if_changed:
+        result["recomputed_accounts"] = sorted(reasons)
+        result["reason"] = "; ".join(f"{a}: {why}" for a, why in sorted(reasons.items()))
     log.info("trends for %s: %s", snapshot_date, result)
     return result
 
@@ -430,23 +661,68 @@ def refresh_trends(
     weights: TrendWeights = DEFAULT_WEIGHTS,
     top_n: int = 10,
 ) -> dict[str, Any]:
-    """``compute_trends`` for ``snapshot_date - lookback_days`` .. ``snapshot_date``, oldest first.
+    """Trends for ``snapshot_date`` and, where their inputs changed, the ``lookback_days`` before it.
 
     Why: the traffic report lags, so the sync fills in views for the last few days
-    only on later runs.  Recomputing those days after each sync replaces their
-    pending views with the reported ones (and their views-based scores and sums).
-    Each date is its own transaction; rerunning is as safe as for one date.
+    only on later runs.  ``snapshot_date`` is always computed.  Each earlier date,
+    oldest first, is recomputed only for the accounts whose inputs (fingerprint: see
+    ``_FINGERPRINT``) differ from those recorded when that date was last computed, or
+    that never had it computed; otherwise it is skipped.  Each date is its own
+    transaction, under the date's lock; rerunning is as safe as for one date.
+
+    Returns ``computed`` (dates), ``skipped`` ({date: why}) and ``dates`` (one entry per
+    date of the window, oldest first, with ``computed``, ``reason`` and the counts).
     """
     if isinstance(lookback_days, bool) or not isinstance(lookback_days, int) or lookback_days < 0:
         raise ValueError(f"lookback_days must be a non-negative int, got {lookback_days!r}")
+    _check_top_n(top_n)
+    _params(snapshot_date, accounts)
+    t0 = time.perf_counter()
+    _analyze_inputs(engine)
     days = [snapshot_date - timedelta(days=n) for n in range(lookback_days, -1, -1)]
-    results = [compute_trends(engine, d, accounts=accounts, weights=weights, top_n=top_n) for d in days]
-    return {"snapshot_date": snapshot_date.isoformat(), "dates": results}
+    results = []
+    for d in days:
+        if d == snapshot_date:
+            r = _compute(engine, d, accounts, weights, top_n, only_if_changed=False)
+            r["reason"] = "the run's own date: always computed"
+        else:
+            r = _compute(engine, d, accounts, weights, top_n, only_if_changed=True)
+        results.append(r)
+    summary = {
+        "snapshot_date": snapshot_date.isoformat(),
+        "lookback_days": lookback_days,
+        "computed": [r["snapshot_date"] for r in results if r["computed"]],
+        "skipped": {r["snapshot_date"]: r["reason"] for r in results if not r["computed"]},
+        "seconds": round(time.perf_counter() - t0, 2),
+        "dates": results,
+    }
+    log.info("refresh_trends %s: computed %s; skipped %s (%.2f s)", summary["snapshot_date"],
+             summary["computed"], summary["skipped"] or "none", summary["seconds"])
+    return summary
 
 
 def _lock(conn: Connection, snapshot_date: date) -> None:
-    """Serialise runs for the same date, so two reruns cannot interleave DELETE/INSERT."""
+    """Serialise computations of the same date, so two runs cannot interleave DELETE/INSERT.
+
+    Session-level and taken before the transaction starts, so the REPEATABLE READ snapshot
+    of the computation is taken after the previous holder committed.
+    """
     conn.execute(
-        sa.text("SELECT pg_advisory_xact_lock(:cls, :key)"),
+        sa.text("SELECT pg_advisory_lock(:cls, :key)"),
         {"cls": _LOCK_CLASS, "key": snapshot_date.toordinal()},
     )
+    conn.commit()
+
+
+def _unlock(conn: Connection, snapshot_date: date) -> None:
+    try:
+        conn.execute(
+            sa.text("SELECT pg_advisory_unlock(:cls, :key)"),
+            {"cls": _LOCK_CLASS, "key": snapshot_date.toordinal()},
+        )
+        conn.commit()
+    except sa.exc.SQLAlchemyError:
+        # Never hand a session that may still hold the lock back to the pool: closing it
+        # releases the lock on the server (as does a connection that was lost).
+        log.warning("could not release the trends lock for %s; closing the connection", snapshot_date)
+        conn.invalidate()

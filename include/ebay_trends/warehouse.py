@@ -229,6 +229,20 @@ listing_snapshots = sa.Table(
     sa.Column("synced_at", _tz, nullable=False, server_default=sa.func.now()),
 )
 
+listing_details = sa.Table(
+    "listing_details", metadata,
+    sa.Column("account_id", sa.Text, primary_key=True),
+    sa.Column("item_id", sa.Text, primary_key=True),
+    sa.Column("category_id", sa.Text),
+    sa.Column("category_name", sa.Text),
+    sa.Column("listing_status", sa.Text),
+    sa.Column("end_time", _tz),
+    sa.Column("hit_count", sa.Integer),
+    sa.Column("fetched_at", _tz, nullable=False),
+    sa.Column("fetched_date", sa.Date, nullable=False),
+    sa.Column("run_id", sa.Text, nullable=False),
+)
+
 sync_pages = sa.Table(
     "sync_pages", metadata,
     sa.Column("run_id", sa.Text, primary_key=True),
@@ -275,6 +289,24 @@ api_calls = sa.Table(
     sa.Column("ebay_day", sa.Date, primary_key=True),
     sa.Column("calls", sa.Integer, nullable=False),
     sa.Column("updated_at", _tz, nullable=False, server_default=sa.func.now()),
+)
+
+# migrations/0020_trend_inputs.sql: written by trends.compute_trends (what each date was computed from)
+trend_inputs = sa.Table(
+    "trend_inputs", metadata,
+    sa.Column("account_id", sa.Text, primary_key=True),
+    sa.Column("trend_date", sa.Date, primary_key=True),
+    sa.Column("window_rows", sa.BigInteger, nullable=False),
+    sa.Column("window_traffic", sa.BigInteger, nullable=False),
+    sa.Column("window_hash", sa.Numeric, nullable=False),
+    sa.Column("before_rows", sa.BigInteger, nullable=False),
+    sa.Column("before_hash", sa.Numeric, nullable=False),
+    sa.Column("late_traffic_rows", sa.BigInteger, nullable=False),
+    sa.Column("late_traffic_hash", sa.Numeric, nullable=False),
+    sa.Column("listing_rows", sa.BigInteger, nullable=False),
+    sa.Column("listing_hash", sa.Numeric, nullable=False),
+    sa.Column("params_hash", sa.Text, nullable=False),
+    sa.Column("computed_at", _tz, nullable=False, server_default=sa.func.now()),
 )
 
 schema_version = sa.Table(

@@ -95,6 +95,18 @@ def test_invalid_grant_is_auth_revoked_naming_the_account(emulator):
                                       "re-authorise account seller_b")
     assert info.value.code == "invalid_grant" and tp._transport.calls == {"OAuthToken": 1}
     assert "emu-refresh" not in str(info.value)
+    # Every later caller (another thread of the same page) gets the same answer without
+    # asking eBay again: a revoked refresh token does not come back by retrying.
+    barrier = threading.Barrier(4)
+
+    def get(_):
+        barrier.wait()
+        with pytest.raises(AuthRevoked, match="re-authorise account seller_b"):
+            tp.get_token()
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(get, range(4)))
+    assert tp._transport.calls == {"OAuthToken": 1}
 
 
 def test_wrong_client_secret_and_bad_scope_are_request_errors(emulator):

@@ -87,7 +87,8 @@ def run_account(srv, engine, seller: str, run_id: str, options: SyncOptions | No
     client = client or client_for(srv, seller)
     try:
         day = day_of(srv)
-        pages = plan_pages(seller, client, entries_per_page=options.entries_per_page, engine=engine)
+        pages = plan_pages(seller, client, entries_per_page=options.entries_per_page, engine=engine,
+                           options=options)
         summaries = [sync_page(seller, p, day, options, client=client, engine=engine, run_id=run_id) for p in pages]
         rec = None
         if reconcile:

@@ -1,6 +1,7 @@
 """The demo catalogue of the system we replace: 2 sellers, 4,311 listings, page by page.
 
-Day one costs one GetItem per listing (nothing is known yet); a steady day costs one
+Day one costs one GetSellerList per page for the details (nothing is known yet:
+200 full items a call instead of one GetItem per listing); a steady day costs one
 GetMyeBaySelling and one traffic report per page, plus GetItem only for new or ended
 listings.  Numbers come from ``ebay.sync_pages`` / ``ebay.api_calls``.
 """
@@ -52,21 +53,28 @@ def test_4311_listings_two_days(emulator, engine):
     assert len([k for k in day0 if k[1] > 0]) == 12 + 10                 # 2,400 / 200 + ceil(1,911 / 200)
     for (acct, page), calls in day0.items():
         if page > 0:
-            # nothing known yet: one GetItem per listing, no earlier day to fetch traffic for
-            assert _without_token(calls) == {"GetMyeBaySelling": 1, "GetItem": calls["_items"]}, (acct, page)
+            # nothing known yet: the details come 200 at a time, no earlier day to fetch traffic for
+            assert _without_token(calls) == {"GetMyeBaySelling": 1, "GetSellerList": 1}, (acct, page)
         else:
             assert _without_token(calls) == {"GetMyeBaySelling": 1}     # reconcile: page 1 again, no drift
     trading_day0 = budget.calls_used(engine, "emulator-client-id")
-    assert trading_day0 == 4311 + 22 + 2 * 2                              # GetItem + pages + (plan + page 0) x 2
+    assert trading_day0 == 22 + 22 + 2 * 2                  # GetSellerList + pages + (plan + page 0) x 2
+    assert scalar(engine, "SELECT count(*) FROM ebay.listings WHERE category_id IS NULL "
+                          "OR details_fetched_at IS NULL") == 0
+    for s in SELLERS:
+        for i in cat.active_item_ids(s, 0)[::97]:
+            t = cat.item_state(s, i, 0)
+            assert scalar(engine, "SELECT category_id FROM ebay.listings WHERE item_id=:i", i=i) == t["category_id"]
     assert trading_day0 == sum(srv.state.calls_report()["trading_quota"]["emulator-client-id"].values())
 
-    # ---- the same day again: nothing changes, no GetItem
+    # ---- the same day again: nothing changes, no GetItem, no GetSellerList
     before_l, before_s = rows(engine, "listings"), rows(engine, "listing_snapshots")
     for s in SELLERS:
         run_account(srv, engine, s, "day0")
     assert rows(engine, "listings") == before_l
     assert rows(engine, "listing_snapshots") == before_s
-    assert all(c.get("GetItem", 0) == 0 for c in _page_calls(engine, "day0").values())
+    assert all(c.get("GetItem", 0) == 0 and c.get("GetSellerList", 0) == 0
+               for c in _page_calls(engine, "day0").values())
 
     # ---- day two
     spent_before = budget.calls_used(engine, "emulator-client-id")

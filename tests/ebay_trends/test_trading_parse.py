@@ -7,7 +7,7 @@ The same behaviour is exercised end to end over HTTP in ``test_client.py``.
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -198,6 +198,55 @@ def test_get_item_details_hit_count_optional_watch_count_defaults_to_zero():
     assert details.end_time == datetime(2026, 11, 5, 8, 15, tzinfo=timezone.utc)
     with pytest.raises(MalformedResponse, match="instead of"):
         trading.get_item_node(content, "110000000999", ctx)
+
+
+# --------------------------------------------------------------------------- GetSellerList
+def test_seller_list_request_carries_the_window_and_pagination():
+    lo = datetime(2026, 10, 31, 12, 0, tzinfo=timezone.utc)
+    body = trading.get_seller_list_request(lo, lo + timedelta(days=119), 3, 200)
+    req = xmltodict.parse(body)["GetSellerListRequest"]
+    assert req["@xmlns"] == NS
+    assert (req["DetailLevel"], req["IncludeWatchCount"]) == ("ReturnAll", "true")
+    assert (req["EndTimeFrom"], req["EndTimeTo"]) == ("2026-10-31T12:00:00.000Z", "2027-02-27T12:00:00.000Z")
+    assert req["Pagination"] == {"EntriesPerPage": "200", "PageNumber": "3"}
+    for bad in ((lo, lo + timedelta(days=121), 1, 200), (lo, lo, 1, 200), (lo, lo - timedelta(days=1), 1, 200),
+                (lo.replace(tzinfo=None), lo.replace(tzinfo=None) + timedelta(days=1), 1, 200),
+                (lo, lo + timedelta(days=1), 0, 200), (lo, lo + timedelta(days=1), 1, 201)):
+        with pytest.raises(ValueError):
+            trading.get_seller_list_request(*bad)
+
+
+def test_seller_list_items_parse_like_get_item_and_bad_ones_are_isolated():
+    good = ("<Item><ItemID>110000000123</ItemID><ListingDetails><EndTime>2026-11-05T08:15:00.000Z</EndTime>"
+            "</ListingDetails><ListingType>FixedPriceItem</ListingType><PrimaryCategory><CategoryID>31387"
+            "</CategoryID><CategoryName>Watches</CategoryName></PrimaryCategory><Quantity>3</Quantity>"
+            '<SellingStatus><CurrentPrice currencyID="USD">8.30</CurrentPrice><QuantitySold>1</QuantitySold>'
+            "<ListingStatus>Active</ListingStatus></SellingStatus><Title>T</Title><WatchCount>4</WatchCount></Item>")
+    bad = good.replace("110000000123", "110000000124").replace('currencyID="USD"', 'currencyID="XXX"')
+    body = envelope("GetSellerList", (
+        "<PaginationResult><TotalNumberOfPages>2</TotalNumberOfPages><TotalNumberOfEntries>3"
+        "</TotalNumberOfEntries></PaginationResult><HasMoreItems>true</HasMoreItems>"
+        f"<ItemArray>{good}{bad}</ItemArray><ItemsPerPage>2</ItemsPerPage><PageNumber>1</PageNumber>"
+        "<ReturnedItemCountActual>2</ReturnedItemCountActual>"))
+    ctx = CallContext("GetSellerList", "seller_a", page=1)
+    content, _ = trading.parse_response(raw(body), "GetSellerList", ctx)
+    page = trading.parse_seller_list_page(content, 1, 2, ctx)
+    assert (page.pagination.total_pages, page.pagination.total_entries, page.has_more) == (2, 3, True)
+    assert [d.item_id for d in page.items] == ["110000000123"]
+    d = page.items[0]
+    assert (d.category_id, d.listing_status, d.watch_count, d.price) == ("31387", "Active", 4, Decimal("8.30"))
+    assert [(b.item_id, b.error_class) for b in page.bad_items] == [("110000000124", "unknown_currency")]
+    past_end = envelope("GetSellerList", (
+        "<PaginationResult><TotalNumberOfPages>2</TotalNumberOfPages><TotalNumberOfEntries>3"
+        "</TotalNumberOfEntries></PaginationResult><HasMoreItems>false</HasMoreItems><ItemArray/>"
+        "<PageNumber>3</PageNumber><ReturnedItemCountActual>0</ReturnedItemCountActual>"))
+    content, _ = trading.parse_response(raw(past_end), "GetSellerList", ctx)
+    empty = trading.parse_seller_list_page(content, 3, 2, ctx)
+    assert empty.items == [] and not empty.has_more and empty.pagination.total_pages == 2
+    with pytest.raises(MalformedResponse, match="PaginationResult"):
+        trading.parse_seller_list_page(
+            trading.parse_response(raw(envelope("GetSellerList", f"<ItemArray>{good}</ItemArray>")),
+                                   "GetSellerList", ctx)[0], 1, 2, ctx)
 
 
 # --------------------------------------------------------------------------- envelope

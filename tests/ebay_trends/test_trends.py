@@ -447,3 +447,357 @@ def test_refresh_trends_recomputes_the_lookback_days(three_days):
     assert (t4["traffic_pending"], t4["view_growth_date"], t4["view_growth_pct"]) == (True, D3, Decimal("100.00"))
     with pytest.raises(ValueError):
         refresh_trends(three_days, D4, lookback_days=-1)
+
+
+# --------------------------------------------------------------------------- refresh: what is recomputed when
+D5, D6 = date(2026, 3, 5), date(2026, 3, 6)
+TREND_TABLES = (("listing_trends", "trend_date"), ("account_daily", "day"), ("category_daily", "day"))
+
+
+def fill_traffic(conn, day: date, views: dict[str, int | None], account: str = "seller_a") -> None:
+    """What the sync's traffic pass does (sync._apply_traffic): numbers + traffic_date on that day's rows."""
+    for item, v in views.items():
+        conn.execute(sa.text(
+            "UPDATE ebay.listing_snapshots SET views = :v, impressions = :imp, traffic_date = :d"
+            " WHERE account_id = :a AND item_id = :i AND snapshot_date = :d"),
+            {"v": v, "imp": None if v is None else v * 10, "d": day, "a": account, "i": item})
+
+
+def trend_rows(engine, days, *, computed_at: bool = False, accounts=None) -> dict[str, list[tuple]]:
+    """Every trend row of these days (optionally only some accounts), per table, sorted."""
+    out = {}
+    with engine.connect() as conn:
+        for table, col in TREND_TABLES:
+            rows = conn.execute(sa.text(f"SELECT * FROM ebay.{table} WHERE {col} = ANY(:ds)"),
+                                {"ds": list(days)}).mappings().all()
+            out[table] = sorted(
+                tuple((k, v) for k, v in r.items() if computed_at or k != "computed_at")
+                for r in rows if accounts is None or r["account_id"] in accounts)
+    return out
+
+
+def copy_inputs(src, dst) -> None:
+    """The trends' inputs (accounts, listings, snapshots) of one warehouse into an empty one."""
+    with src.connect() as s, dst.begin() as d:
+        for table in ("accounts", "listings", "listing_snapshots"):
+            rows = [dict(r) for r in s.execute(sa.text(f"SELECT * FROM ebay.{table}")).mappings()]
+            if rows:
+                cols = list(rows[0])
+                d.execute(sa.text(f"INSERT INTO ebay.{table} ({', '.join(cols)})"
+                                  f" VALUES ({', '.join(':' + c for c in cols)})"), rows)
+
+
+def from_scratch(engine, make_pg_db, days) -> dict[str, list[tuple]]:
+    """The trend rows of ``days`` computed by compute_trends in a fresh warehouse with the same inputs."""
+    other = warehouse.make_engine(make_pg_db())
+    try:
+        warehouse.migrate(other)
+        copy_inputs(engine, other)
+        for d in sorted(days):
+            compute_trends(other, d)
+        return trend_rows(other, days)
+    finally:
+        other.dispose()
+
+
+@pytest.fixture
+def window(engine):
+    """Two accounts, Mar 1..4, traffic reported through Mar 3 (102's Mar 2 still missing),
+    refreshed on Mar 4 with the default 3-day lookback: Mar 1..4 computed."""
+    with engine.begin() as c:
+        add_account(c, "seller_a")
+        add_account(c, "seller_b")
+        add_listing(c, "seller_a", "101")
+        add_listing(c, "seller_a", "102", category=("200", "Lenses"))
+        add_listing(c, "seller_a", "103", ended_date=D4)
+        add_listing(c, "seller_b", "201")
+        for i, d in enumerate((D1, D2, D3, D4)):
+            snap(c, "seller_a", "101", d, sold=2 * i, watch=3 + i, views=None if d == D4 else 10 + 5 * i)
+            snap(c, "seller_a", "102", d, sold=i, watch=1, views=None if d in (D2, D4) else 4 + i)
+            if d != D4:
+                snap(c, "seller_a", "103", d, sold=i, watch=2, views=7)
+            snap(c, "seller_b", "201", d, price="20.00", sold=i // 2, watch=i, views=None if d == D4 else 30 - i,
+                 currency="GBP")
+    result = refresh_trends(engine, D4)
+    assert result["computed"] == ["2026-03-01", "2026-03-02", "2026-03-03", "2026-03-04"]
+    assert {r["reason"] for r in result["dates"][:3]} == {"seller_a: never computed; seller_b: never computed"}
+    return engine
+
+
+def next_day(conn, day: date) -> None:
+    """A sync of ``day``: new snapshots (traffic pending) and yesterday's report filled in."""
+    for item, sold in (("101", 9), ("102", 4)):
+        snap(conn, "seller_a", item, day, sold=sold, watch=6)
+    snap(conn, "seller_b", "201", day, price="20.00", sold=3, watch=5, currency="GBP")
+    fill_traffic(conn, day - timedelta(days=1), {"101": 40, "102": 8})
+    fill_traffic(conn, day - timedelta(days=1), {"201": 25}, account="seller_b")
+
+
+def test_refresh_twice_without_changes_computes_only_the_run_date(window):
+    earlier = (D1, D2, D3)
+    before = trend_rows(window, earlier, computed_at=True)
+    with window.connect() as c:
+        inputs_before = c.execute(sa.text("SELECT * FROM ebay.trend_inputs WHERE trend_date < :d"
+                                          " ORDER BY 1, 2"), {"d": D4}).all()
+    result = refresh_trends(window, D4)
+    assert result["computed"] == ["2026-03-04"]
+    assert sorted(result["skipped"]) == ["2026-03-01", "2026-03-02", "2026-03-03"]
+    assert all(why.startswith("inputs unchanged since computed at ") for why in result["skipped"].values())
+    assert [r["computed"] for r in result["dates"]] == [False, False, False, True]
+    assert result["dates"][-1]["reason"] == "the run's own date: always computed"
+    assert result["dates"][-1]["listings"] == 3     # 103 ended on Mar 4
+    # not rewritten at all: same rows, same computed_at, same recorded inputs
+    assert trend_rows(window, earlier, computed_at=True) == before
+    with window.connect() as c:
+        assert c.execute(sa.text("SELECT * FROM ebay.trend_inputs WHERE trend_date < :d ORDER BY 1, 2"),
+                         {"d": D4}).all() == inputs_before
+
+
+def test_traffic_filled_in_recomputes_that_date_and_equals_a_fresh_compute(window, make_pg_db):
+    with window.begin() as c:
+        next_day(c, D5)                               # Mar 4's report arrives with Mar 5's sync
+    result = refresh_trends(window, D5)
+    assert result["computed"] == ["2026-03-04", "2026-03-05"]
+    assert sorted(result["skipped"]) == ["2026-03-02", "2026-03-03"]
+    why = result["dates"][2]["reason"]
+    assert "seller_a: traffic filled in on snapshots dated 2026-02-02..2026-03-04 (8 -> 10 rows with traffic)" in why
+    assert "seller_b: traffic filled in" in why
+    t = trend(window, "seller_a", "101", D4)
+    assert (t["views"], t["traffic_pending"], t["view_growth_date"]) == (40, False, D4)
+    assert t["view_growth_pct"] == Decimal("100.00")     # (40 - 20) / 20
+    window_days = (D2, D3, D4, D5)
+    assert trend_rows(window, window_days) == from_scratch(window, make_pg_db, window_days)
+
+
+def test_an_older_hole_filled_recomputes_every_date_that_depends_on_it(window, make_pg_db):
+    with window.begin() as c:
+        next_day(c, D5)
+        fill_traffic(c, D2, {"102": 50})              # a hole two days back, filled late
+    old_d3 = trend(window, "seller_a", "102", D3)
+    result = refresh_trends(window, D5)
+    # Mar 3's and Mar 4's 7-day view sums include Mar 2: they change too
+    assert result["computed"] == ["2026-03-02", "2026-03-03", "2026-03-04", "2026-03-05"]
+    assert result["dates"][0]["recomputed_accounts"] == ["seller_a"]    # seller_b: nothing changed
+    assert "seller_b" not in result["dates"][1]["reason"]
+    new_d3 = trend(window, "seller_a", "102", D3)
+    assert new_d3["views_7d"] == old_d3["views_7d"] + 50
+    assert trend(window, "seller_a", "102", D2)["views"] == 50
+    window_days = (D2, D3, D4, D5)
+    assert trend_rows(window, window_days) == from_scratch(window, make_pg_db, window_days)
+
+
+def test_a_date_never_computed_is_computed(engine):
+    with engine.begin() as c:
+        add_account(c, "s")
+        add_listing(c, "s", "1")
+        for d in (D1, D2, D3, D4):
+            snap(c, "s", "1", d, sold=1, views=5)
+    refresh_trends(engine, D3, lookback_days=0)
+    result = refresh_trends(engine, D4)
+    assert result["computed"] == ["2026-03-01", "2026-03-02", "2026-03-04"]
+    assert list(result["skipped"]) == ["2026-03-03"]
+    assert result["dates"][0]["reason"] == "s: never computed"
+    # a date of the window without any snapshot is computed once (nothing to write), then skipped
+    result = refresh_trends(engine, D5)
+    assert result["computed"] == ["2026-03-05"] and result["dates"][-1]["listings"] == 0
+    assert refresh_trends(engine, D5)["computed"] == ["2026-03-05"]
+
+
+def test_refresh_respects_the_accounts_argument(window):
+    with window.begin() as c:                         # seller_a's Mar 2 data changes
+        c.execute(sa.text("UPDATE ebay.listing_snapshots SET watch_count = 9"
+                          " WHERE account_id = 'seller_a' AND item_id = '101' AND snapshot_date = :d"), {"d": D2})
+    a_before = trend_rows(window, (D1, D2, D3, D4), computed_at=True, accounts={"seller_a"})
+    result = refresh_trends(window, D4, accounts=["seller_b"])
+    assert result["computed"] == ["2026-03-04"] and len(result["skipped"]) == 3
+    assert trend_rows(window, (D1, D2, D3, D4), computed_at=True, accounts={"seller_a"}) == a_before
+    b_before = trend_rows(window, (D1, D2, D3, D4), computed_at=True, accounts={"seller_b"})
+    result = refresh_trends(window, D4, accounts=["seller_a"])
+    assert result["computed"] == ["2026-03-02", "2026-03-03", "2026-03-04"]
+    assert result["dates"][1]["reason"] == "seller_a: snapshot values dated 2026-01-31..2026-03-02 changed"
+    assert result["dates"][1]["recomputed_accounts"] == ["seller_a"]
+    assert trend(window, "seller_a", "101", D2)["watchers"] == 9
+    assert trend_rows(window, (D1, D2, D3, D4), computed_at=True, accounts={"seller_b"}) == b_before
+    with window.connect() as c:
+        rows = c.execute(sa.text("SELECT account_id, count(*) FROM ebay.trend_inputs GROUP BY 1 ORDER BY 1")).all()
+    assert [tuple(r) for r in rows] == [("seller_a", 4), ("seller_b", 4)]
+
+
+def test_listing_end_and_category_changes_are_inputs(window, make_pg_db):
+    with window.begin() as c:
+        # 103 was marked ended on Mar 4 by mistake and comes back; 102 gets its real category
+        c.execute(sa.text("UPDATE ebay.listings SET ended_date = NULL WHERE item_id = '103'"))
+        c.execute(sa.text("UPDATE ebay.listings SET category_id = '300', category_name = 'Bags'"
+                          " WHERE item_id = '102'"))
+    result = refresh_trends(window, D4)
+    assert result["computed"] == ["2026-03-01", "2026-03-02", "2026-03-03", "2026-03-04"]
+    assert result["dates"][0]["reason"] == "seller_a: end dates or categories of its listings changed"
+    assert result["dates"][0]["recomputed_accounts"] == ["seller_a"]
+    assert account_day(window, "seller_a", D4)["ended_listings"] == 0
+    days = (D1, D2, D3, D4)
+    assert trend_rows(window, days) == from_scratch(window, make_pg_db, days)
+    # a listing ending today changes no earlier date
+    with window.begin() as c:
+        c.execute(sa.text("UPDATE ebay.listings SET ended_date = :d WHERE item_id = '103'"), {"d": D5})
+    assert refresh_trends(window, D4)["computed"] == ["2026-03-04"]
+
+
+def test_traffic_stored_on_a_later_snapshot_recomputes_the_day_it_covers(window, make_pg_db):
+    with window.begin() as c:
+        # Mar 2's numbers for 102 arrive on its Mar 4 row (traffic_date says which day)
+        c.execute(sa.text("UPDATE ebay.listing_snapshots SET views = 70, traffic_date = :d2"
+                          " WHERE item_id = '102' AND snapshot_date = :d4"), {"d2": D2, "d4": D4})
+    result = refresh_trends(window, D4)
+    assert result["computed"] == ["2026-03-02", "2026-03-03", "2026-03-04"]
+    assert "traffic for 2026-03-02 or earlier stored on a later snapshot changed" in result["dates"][1]["reason"]
+    assert trend(window, "seller_a", "102", D2)["views"] == 70
+    days = (D1, D2, D3, D4)
+    assert trend_rows(window, days) == from_scratch(window, make_pg_db, days)
+
+
+def test_the_snapshot_before_the_window_is_an_input(engine, make_pg_db):
+    """Across a long gap the previous snapshot and the 7-day price reference are older than
+    the 30-day window: the latest such row is an input, older ones are not."""
+    old, older = D1 - timedelta(days=40), D1 - timedelta(days=50)
+    with engine.begin() as c:
+        add_account(c, "s")
+        add_listing(c, "s", "1", first_seen=older)
+        snap(c, "s", "1", older, sold=1, price="30.00")
+        snap(c, "s", "1", old, sold=2, price="20.00", watch=4)
+        for d in (D1, D2, D3, D4):
+            snap(c, "s", "1", d, sold=5, price="10.00", watch=4, views=3)
+    refresh_trends(engine, D4)
+    t = trend(engine, "s", "1", D1)
+    assert (t["prev_snapshot_date"], t["units_sold"], t["price_ref_date"]) == (old, 3, old)
+    with engine.begin() as c:       # not the latest row before the window: no date reads it
+        c.execute(sa.text("UPDATE ebay.listing_snapshots SET quantity_sold = 0 WHERE snapshot_date = :d"),
+                  {"d": older})
+    assert refresh_trends(engine, D4)["computed"] == ["2026-03-04"]
+    with engine.begin() as c:       # the latest one: every date of the window reads it
+        c.execute(sa.text("UPDATE ebay.listing_snapshots SET quantity_sold = 4, price = 40.00"
+                          " WHERE snapshot_date = :d"), {"d": old})
+    result = refresh_trends(engine, D4)
+    assert result["computed"] == ["2026-03-01", "2026-03-02", "2026-03-03", "2026-03-04"]
+    assert result["dates"][0]["reason"] == "s: an older previous snapshot / price reference changed"
+    t = trend(engine, "s", "1", D1)
+    assert (t["units_sold"], t["price_change_7d_pct"]) == (1, Decimal("-75.00"))   # 40.00 -> 10.00
+    assert trend(engine, "s", "1", D4)["units_30d"] == 1
+    days = (D1, D2, D3, D4)
+    assert trend_rows(engine, days) == from_scratch(engine, make_pg_db, days)
+
+
+def test_other_weights_or_top_n_recompute_every_date(window):
+    result = refresh_trends(window, D4, top_n=1)
+    assert result["computed"] == ["2026-03-01", "2026-03-02", "2026-03-03", "2026-03-04"]
+    assert result["dates"][0]["reason"] == ("seller_a: weights, top_n or trend SQL changed; "
+                                            "seller_b: weights, top_n or trend SQL changed")
+    assert refresh_trends(window, D4, top_n=1)["computed"] == ["2026-03-04"]
+    assert refresh_trends(window, D4, top_n=1, weights=TrendWeights(views=1))["computed"] == \
+        ["2026-03-01", "2026-03-02", "2026-03-03", "2026-03-04"]
+
+
+def test_refresh_is_exact_under_random_changes(engine, make_pg_db):
+    """Day after day of sync-like writes plus random edits anywhere in the window: every
+    date refresh_trends skips or recomputes equals a from-scratch compute of the same inputs."""
+    import random
+
+    rnd = random.Random(20260301)
+    items = [str(1000 + i) for i in range(12)]
+    with engine.begin() as c:
+        add_account(c, "seller_a")
+        add_account(c, "seller_b")
+        for n, i in enumerate(items):
+            add_listing(c, "seller_a" if n % 3 else "seller_b", i, category=(str(n % 4), f"Cat {n % 4}"))
+    acct = {i: "seller_a" if n % 3 else "seller_b" for n, i in enumerate(items)}
+    ancient = (D1 - timedelta(days=45), D1 - timedelta(days=35))    # before every window below
+    with engine.begin() as c:
+        for i in items:
+            for d in ancient:
+                snap(c, acct[i], i, d, sold=0, watch=1, price="11.00", views=3)
+    sold = dict.fromkeys(items, 0)
+    skipped = 0
+    for k in range(10):
+        day = D1 + timedelta(days=k)
+        with engine.begin() as c:
+            for i in items:
+                if rnd.random() < 0.9:                # some listings miss a day: gaps
+                    sold[i] += rnd.choice((0, 0, 1, 2))
+                    snap(c, acct[i], i, day, sold=sold[i], watch=rnd.randint(0, 9),
+                         price=rnd.choice(("10.00", "12.00")))
+            c.execute(sa.text("UPDATE ebay.listing_snapshots SET views = (abs(hashtext(item_id)) % 50)::int,"
+                              " traffic_date = snapshot_date WHERE snapshot_date = :d"), {"d": day - timedelta(days=1)})
+            for _ in range(rnd.choice((0, 1, 2, 3))):  # edits on the dates that would be skipped
+                d = day - timedelta(days=rnd.randint(2, 3))
+                i = rnd.choice(items)
+                kind = rnd.choice(("views", "sold", "category", "ended", "late", "delete", "old"))
+                if kind == "views":
+                    c.execute(sa.text("UPDATE ebay.listing_snapshots SET views = :v, traffic_date = snapshot_date"
+                                      " WHERE item_id = :i AND snapshot_date = :d"), {"v": rnd.randint(0, 99), "i": i, "d": d})
+                elif kind == "sold":
+                    c.execute(sa.text("UPDATE ebay.listing_snapshots SET quantity_sold = quantity_sold + 1"
+                                      " WHERE item_id = :i AND snapshot_date = :d"), {"i": i, "d": d})
+                elif kind == "category":
+                    c.execute(sa.text("UPDATE ebay.listings SET category_id = :c WHERE item_id = :i"),
+                              {"c": str(rnd.randint(0, 5)), "i": i})
+                elif kind == "old":
+                    c.execute(sa.text("UPDATE ebay.listing_snapshots SET quantity_sold = quantity_sold + 1,"
+                                      " price = price + 1 WHERE item_id = :i AND snapshot_date = :d"),
+                              {"i": i, "d": rnd.choice(ancient)})
+                elif kind == "delete":
+                    c.execute(sa.text("DELETE FROM ebay.listing_snapshots WHERE item_id = :i AND snapshot_date = :d"),
+                              {"i": i, "d": d})
+                elif kind == "ended":
+                    c.execute(sa.text("UPDATE ebay.listings SET ended_date = CASE WHEN ended_date IS NULL"
+                                      " THEN CAST(:d AS date) END WHERE item_id = :i"), {"d": d, "i": i})
+                else:
+                    c.execute(sa.text("UPDATE ebay.listing_snapshots SET views = 77, traffic_date = :d"
+                                      " WHERE item_id = :i AND snapshot_date = :today"), {"d": d, "i": i, "today": day})
+        result = refresh_trends(engine, day)
+        skipped += len(result["skipped"])
+        days = [day - timedelta(days=n) for n in range(4)]
+        assert trend_rows(engine, days) == from_scratch(engine, make_pg_db, days), (day, result["dates"])
+    assert skipped >= 5            # dates without edits were skipped, and were right to be
+
+
+def test_concurrent_refreshes_of_one_date_are_serialised(window):
+    import threading
+
+    with window.begin() as c:
+        next_day(c, D5)
+    errors, results = [], []
+
+    def run():
+        try:
+            results.append(refresh_trends(window, D5))
+        except Exception as exc:   # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    # the first to get a date's lock recomputes it; the others find its inputs recorded
+    assert sorted(len(r["computed"]) for r in results) == [1, 1, 2]
+    with window.connect() as c:
+        assert c.execute(sa.text("SELECT count(*) FROM ebay.listing_trends WHERE trend_date = :d"),
+                         {"d": D4}).scalar() == 3
+
+
+def test_a_failed_computation_changes_nothing_and_releases_the_lock(window, monkeypatch):
+    from include.ebay_trends import trends
+
+    with window.begin() as c:
+        next_day(c, D5)
+    before = trend_rows(window, (D2, D3, D4, D5), computed_at=True)
+    monkeypatch.setattr(trends, "_INSERT_CATEGORY_DAILY", "SELECT no_such_column FROM ebay.listings")
+    with pytest.raises(sa.exc.ProgrammingError):
+        refresh_trends(window, D5)
+    assert trend_rows(window, (D2, D3, D4, D5), computed_at=True) == before   # rolled back
+    with window.connect() as c:
+        assert c.execute(sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")).scalar() == 0
+        assert c.execute(sa.text("SELECT count(*) FROM ebay.trend_inputs WHERE trend_date = :d"),
+                         {"d": D5}).scalar() == 0
+    monkeypatch.undo()
+    assert refresh_trends(window, D5)["computed"] == ["2026-03-04", "2026-03-05"]

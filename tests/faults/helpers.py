@@ -52,7 +52,7 @@ PAGE_RETRIES = 2                              # tries = 3
 MAX_PARALLEL_PAGES = 4                        # max_active_tis_per_dagrun of sync_page
 POOL_SLOTS = 8                                # the production default (docs/SCALING.md)
 MAX_CLIENT_ATTEMPTS = 4                       # settings.MAX_TRANSIENT_RETRIES + 1
-EMULATOR_CALLS = ("GetMyeBaySelling", "GetItem", "TrafficReport", "OAuthToken")
+EMULATOR_CALLS = ("GetMyeBaySelling", "GetItem", "GetSellerList", "TrafficReport", "OAuthToken")
 
 
 def load_size() -> tuple[int, int]:

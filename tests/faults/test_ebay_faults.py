@@ -49,7 +49,8 @@ def test_five_percent_transient_faults_end_in_exact_rows_with_bounded_logged_ret
     fx.emu("POST", "state", {"faults": {
         "error_rate": 0.05, "error_kinds": ["http500", "http503", "timeout", "reset", "10007"],
         "error_calls": list(EMULATOR_CALLS), "error_seed": 8, "hang_s": 0.3}})
-    run_id, state = fx.run(fx.day)
+    # GetItem per listing: ~1,000 calls, so 5 % of them is a real volume of retries.
+    run_id, state = fx.run(fx.day, {"bulk_details": False})
     assert state == "success"
     fx.assert_exact(fx.day, fx.truth(fx.day))
 
@@ -86,7 +87,7 @@ def test_five_percent_transient_faults_end_in_exact_rows_with_bounded_logged_ret
 # --------------------------------------------------------------------------- tokens
 def test_access_tokens_expiring_mid_run_are_refreshed_once_per_expiry(fx):
     fx.set_latency(GetItem=0.06)               # a page of 200 GetItem calls takes ~1.5 s
-    run_id = fx.trigger(fx.day)
+    run_id = fx.trigger(fx.day, {"bulk_details": False})       # GetItem pages: long enough to expire in
     expired: list[int] = []
 
     def expire_mid_page() -> None:
