@@ -169,7 +169,9 @@ def page_task_memory(b: Bench, sizes: Mapping[str, str], *, run_date: date, page
     """Peak RSS of one page task (``airflow tasks test … --map-index k``) per account size.
 
     ``sizes`` maps a label ("1000") to the seller holding that many listings.  Each
-    measured page is a first-day page: 1 GetMyeBaySelling + 200 GetItem + 2 writes.
+    measured page is a first-day page with bulk details: 1 GetMyeBaySelling and 1
+    GetSellerList page (<= 200 full items) in flight at once, the details staged in
+    ``ebay.listing_details`` and the page's 200 listings written (100-row transactions).
     """
     b.set_pool(0)
     sellers = list(sizes.values())
@@ -367,7 +369,8 @@ def timed_run(b: Bench, *, accounts: Sequence[str], run_date: date, label: str,
 def whole_run_memory(b: Bench, *, seller: str, run_date: date, time_box_s: float) -> dict[str, Any]:
     """Sum of RSS/PSS of every Airflow process while a big account syncs 4 pages at a time.
 
-    A first-day run of 100,000 listings is 500 pages × 200 GetItem; the run is stopped
+    A first-day run of the 100,000-listing account is 125 pages (eBay's 25,000-entry
+    ActiveList cap), each a GetMyeBaySelling + GetSellerList page; the run is stopped
     after ``time_box_s`` seconds and what was measured is reported with the page count.
     """
     idle_rss, idle_pss, idle_n = _idle(b)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 from datetime import date
 from pathlib import Path
@@ -43,14 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ready-file", required=True)
     args = ap.parse_args(argv)
     srv = EmulatorServer(config_from_json(json.loads(args.config)), host=args.host, port=args.port)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     Path(args.ready_file).write_text(srv.url)
-    try:
-        srv.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        srv.stop()
+    srv.serve_until_signal()
     return 0
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 from datetime import date
 from typing import Any
@@ -89,18 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {s}: {info.marketplace}/{info.currency}, {info.initial} listings on day 0, "
               f"refresh token {refresh_token_for(s)}")
     print(f"  admin: {srv.url}/admin/state  (emulator-only; Ctrl-C to stop)", flush=True)
-    signal.signal(signal.SIGTERM, _interrupt)     # docker stop / kill: shut down like Ctrl-C
-    try:
-        srv.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        srv.stop()
+    srv.serve_until_signal()          # Ctrl-C, or SIGTERM from docker stop / kill
     return 0
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -68,6 +68,7 @@ import json
 import logging
 import math
 import re
+import signal
 import socket
 import struct
 import threading
@@ -786,6 +787,17 @@ class EmulatorServer:
         """Serve in the calling thread (the CLI)."""
         self._httpd.serve_forever(poll_interval=0.2)
 
+    def serve_until_signal(self) -> None:
+        """Serve in the calling (main) thread until Ctrl-C or SIGTERM (docker stop, a
+        parent's terminate()), then close the socket: the CLI's and the bench's loop."""
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+        try:
+            self.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
     def stop(self) -> None:
         """Stop serving and close the socket (also after ``serve_forever`` returned)."""
         self.state.stop_event.set()        # wake hanging "timeout" faults and latency sleeps
@@ -800,3 +812,7 @@ class EmulatorServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -9,6 +9,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from bench import calls, contenders, old_loop, report, writepath
@@ -199,7 +200,9 @@ def test_doc_rewrite_keeps_sections_written_by_others(tmp_path):
     load = ("## Load: 20 sellers × 5,000 listings\n\nMeasured by someone else.\n\n"
             "### Details\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
     other = "## Why the first-day target is out of reach\n\nA note by the lead.\n"
-    doc.write_text("# Benchmarks\n\nold text\n\n## Targets\n\nstale targets\n\n" + load + "\n" + other)
+    retired = ("## Why the first-day target (20×) is out of reach for a per-listing GetItem design\n\n"
+               "Obsolete since GetSellerList.\n")
+    doc.write_text("# Benchmarks\n\nold text\n\n## Targets\n\nstale targets\n\n" + load + "\n" + other + "\n" + retired)
     results = {"latency_scale": 0.2, "date_utc": "2026-12-04T00:00:00Z", "machine": {"cores": 2, "memory_gb": 24},
                "emulator_latencies_s_at_1": {"GetMyeBaySelling": 0.3, "GetItem": 0.15, "TrafficReport": 0.3,
                                              "OAuthToken": 0.1},
@@ -213,6 +216,47 @@ def test_doc_rewrite_keeps_sections_written_by_others(tmp_path):
     assert text.count("## Targets") == 1
     assert load.rstrip() in text                                        # verbatim, subsections included
     assert other.rstrip() in text and text.index(load[:20]) < text.index(other[:20])   # order kept
+    assert "Obsolete since GetSellerList" not in text and retired.splitlines()[0] not in text   # retired: dropped
     flat = next(t for t in results["targets"] if t["id"] == "page_flat")
     assert flat["pass"] is False                      # 12.0 vs 10.0 is a 20 % deviation
     assert next(t for t in results["targets"] if t["id"] == "page_memory")["pass"] is True
+
+
+def _saved_results() -> dict:
+    path = ROOT / "bench" / "results" / "latest.json"
+    if not path.exists():
+        pytest.skip("no bench/results/latest.json to render")
+    return json.loads(path.read_text())
+
+
+def test_doc_text_follows_the_latency_factor():
+    r = _saved_results()
+    at1 = {**r, "latency_scale": 1.0, "projection_latency_1": {}}
+    text = report.render({**at1, "targets": report.targets(at1)})
+    # at x1.0 there is no model to x1.0 and no "at x1.0 the bound becomes" sentence
+    assert "At production latency (×1.0) — a model" not in text and "model above" not in text
+    assert "at ×1.0 the bound becomes" not in text and "modelled at ×1.0" not in text
+    assert text.count("## eBay's per-seller limit and the first day") == 1
+    fast = {**r, "latency_scale": 0.2,
+            "projection_latency_1": {"old_loop_s": 700, "dag_first_day_s": 70, "speedup": 10.0,
+                                     "achieved_parallelism_used": 2.0}}
+    text = report.render({**fast, "targets": report.targets(fast)})
+    assert "at ×1.0 the bound becomes" in text and "≈ 10.0× modelled at ×1.0" in text
+    assert "a first-day speed-up of about **10.0×**" in text
+
+
+def test_report_entry_point_rerenders_doc_and_plots(tmp_path):
+    r = _saved_results()
+    results = tmp_path / "results" / "latest.json"
+    results.parent.mkdir()
+    results.write_text(json.dumps(r))
+    doc = tmp_path / "BENCHMARKS.md"
+    load = "## Load: 20 sellers × 5,000 listings\n\nKept as it is.\n"
+    doc.write_text("# Benchmarks\n\nstale\n\n" + load)
+    assert report.main(["--results", str(results), "--docs", str(doc)]) == 0
+    text = doc.read_text()
+    assert "stale" not in text and load.rstrip() in text
+    assert text.index("## eBay's per-seller limit") < text.index("## Load:")
+    for name in ("memory", "wall_time", "calls", "stack_rss"):
+        assert (results.parent / f"{name}.png").stat().st_size > 0
+        assert f"![{name}](../bench/results/{name}.png)" in text

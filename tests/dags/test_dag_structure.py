@@ -96,6 +96,8 @@ def test_params_for_the_trigger_form(dag):
     assert params["dry_run"] is False
     assert params["page_size"] == 200
     assert params["full_resync"] is False
+    assert params["bulk_details"] is True
+    assert params.get_param("bulk_details").schema["type"] == "boolean"
     schema = params.get_param("page_size").schema
     assert schema["minimum"] == 1 and schema["maximum"] == 200
     assert params.get_param("item_details").schema["enum"] == ["new", "all", "none"]

@@ -5,16 +5,8 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from include.ebay_trends import budget, warehouse
+from include.ebay_trends import budget
 from include.ebay_trends.errors import CallBudgetExhausted
-
-
-@pytest.fixture
-def engine(fresh_pg_url):
-    eng = warehouse.make_engine(fresh_pg_url)
-    warehouse.migrate(eng)
-    yield eng
-    eng.dispose()
 
 
 @pytest.mark.parametrize("at, day, reset", [

@@ -28,13 +28,12 @@ from include.ebay_trends.sync import (
     reconcile_account,
     sync_page,
 )
-from test_sync_helpers import (  # noqa: F401  (engine is a fixture)
+from test_sync_helpers import (
     SECRETS,
     assert_matches_truth,
     client_for,
     column,
     day_of,
-    engine,
     register,
     rows,
     run_account,

@@ -10,13 +10,12 @@ from __future__ import annotations
 import pytest
 
 from include.ebay_trends.sync import SyncOptions, finalise_account, plan_pages, reconcile_account, sync_page
-from test_sync_helpers import (  # noqa: F401  (engine is a fixture)
+from test_sync_helpers import (
     admin,
     assert_matches_truth,
     client_for,
     column,
     day_of,
-    engine,
     register,
     run_account,
     scalar,

@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-import pytest
 import requests
 import sqlalchemy as sa
 
@@ -20,14 +19,6 @@ from include.ebay_trends.sync import SyncOptions, finalise_account, plan_pages, 
 # Columns whose value depends on the wall clock, excluded from row equality.
 WALL_CLOCK = {"synced_at", "updated_at", "details_fetched_at"}
 SECRETS = ("emulator-client-secret", "emu-refresh-", "v^1.1#")
-
-
-@pytest.fixture
-def engine(fresh_pg_url):
-    eng = warehouse.make_engine(fresh_pg_url)
-    warehouse.migrate(eng)
-    yield eng
-    eng.dispose()
 
 
 def register(engine, srv, *sellers: str) -> None:

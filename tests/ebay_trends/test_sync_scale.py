@@ -10,10 +10,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from include.ebay_trends import budget
-from test_sync_helpers import (  # noqa: F401  (engine is a fixture)
+from test_sync_helpers import (
     column,
     day_of,
-    engine,
     register,
     rows,
     run_account,

@@ -18,14 +18,6 @@ D1, D2, D3, D4 = date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3), date(2026
 
 
 # --------------------------------------------------------------------------- fixtures
-@pytest.fixture
-def engine(fresh_pg_url):
-    eng = warehouse.make_engine(fresh_pg_url)
-    warehouse.migrate(eng)
-    yield eng
-    eng.dispose()
-
-
 def add_account(conn, account_id: str) -> None:
     conn.execute(
         sa.text("INSERT INTO ebay.accounts (account_id, conn_id) VALUES (:a, :c)"),
