@@ -121,6 +121,9 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- plots
+PLOT_NAMES = ("memory", "wall_time", "calls", "stack_rss")     # the order plots() writes them in
+
+
 def plots(r: dict[str, Any], out_dir: Path) -> list[Path]:
     import matplotlib
 
@@ -904,10 +907,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="results JSON written by `make bench` (the PNGs are written next to it)")
     ap.add_argument("--docs", type=Path, default=DOCS_MD,
                     help="document to rewrite; its `## …` sections not written here are kept")
+    ap.add_argument("--no-plots", action="store_true",
+                    help="keep the PNGs next to the results as they are (no matplotlib needed)")
     a = ap.parse_args(argv)
     r = json.loads(a.results.read_text(encoding="utf-8"))
     r["targets"] = targets(r)                      # the wording may have changed since the run
-    made = plots(r, a.results.parent)
+    if a.no_plots:
+        made = [p for p in (a.results.parent / f"{n}.png" for n in PLOT_NAMES) if p.exists()]
+    else:
+        made = plots(r, a.results.parent)
     write_doc(r, a.docs, plots=made)
     print(f"wrote {a.docs} and {', '.join(p.name for p in made)} from {a.results} ({r.get('date_utc')})")
     print_summary(r)

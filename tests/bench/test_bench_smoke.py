@@ -245,7 +245,7 @@ def test_doc_text_follows_the_latency_factor():
     assert "a first-day speed-up of about **10.0×**" in text
 
 
-def test_report_entry_point_rerenders_doc_and_plots(tmp_path):
+def _rerender(tmp_path, *extra: str) -> tuple[Path, str]:
     r = _saved_results()
     results = tmp_path / "results" / "latest.json"
     results.parent.mkdir()
@@ -253,10 +253,22 @@ def test_report_entry_point_rerenders_doc_and_plots(tmp_path):
     doc = tmp_path / "BENCHMARKS.md"
     load = "## Load: 20 sellers × 5,000 listings\n\nKept as it is.\n"
     doc.write_text("# Benchmarks\n\nstale\n\n" + load)
-    assert report.main(["--results", str(results), "--docs", str(doc)]) == 0
+    assert report.main(["--results", str(results), "--docs", str(doc), *extra]) == 0
     text = doc.read_text()
     assert "stale" not in text and load.rstrip() in text
     assert text.index("## eBay's per-seller limit") < text.index("## Load:")
-    for name in ("memory", "wall_time", "calls", "stack_rss"):
-        assert (results.parent / f"{name}.png").stat().st_size > 0
+    return results.parent, text
+
+
+def test_report_entry_point_rerenders_the_doc_keeping_hand_kept_sections(tmp_path):
+    out, text = _rerender(tmp_path, "--no-plots")
+    assert not list(out.glob("*.png"))                  # --no-plots leaves the PNGs alone
+    assert "## Targets" in text and "![" not in text    # no image linked that does not exist
+
+
+def test_report_entry_point_redraws_the_plots(tmp_path):
+    pytest.importorskip("matplotlib", reason="bench-only dependency (requirements-bench.txt)")
+    out, text = _rerender(tmp_path)
+    for name in report.PLOT_NAMES:
+        assert (out / f"{name}.png").stat().st_size > 0
         assert f"![{name}](../bench/results/{name}.png)" in text
