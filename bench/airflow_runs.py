@@ -21,7 +21,6 @@ emulator (its own process) and the bench PostgreSQL database.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import sys
 import time
@@ -431,10 +430,9 @@ def _idle(b: Bench) -> tuple[float, float, int]:
 
 # ----------------------------------------------------------------------------- setup
 def start_stack(home: Path, warehouse_url: str, emulator: EmulatorProcess, accounts: Sequence[tuple[str, str]], *,
-                parallel_pages: int) -> AirflowStack:
-    # The executor's own slots: a LocalExecutor slot stays busy until the task's supervisor
-    # process has wound down, after the pool slot is already free.
-    parallelism = int(os.environ.get("EBAY_BENCH_EXECUTOR_PARALLELISM", parallel_pages))
+                parallel_pages: int, parallelism: int) -> AirflowStack:
+    # The executor's own slots (``parallelism``) exceed the pool's: a LocalExecutor slot stays
+    # busy until the task's supervisor process has wound down, after the pool slot is free.
     stack = AirflowStack(home=home, env_extra=stack_env(warehouse_url, emulator.url, accounts, parallel_pages),
                          parallelism=parallelism)
     t0 = time.monotonic()

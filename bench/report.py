@@ -328,7 +328,7 @@ def render(r: dict[str, Any], *, plots: Sequence[Path] = ()) -> str:
 
     w("## Contenders and method\n")
     w("- **Ours (the DAG)**: `ebay_listings_sync` run by Airflow itself — `scripts/stack.py` starts api-server, "
-      f"scheduler and dag-processor natively (LocalExecutor, SQLite metadata, parallelism {r['parallel_pages']}, "
+      f"scheduler and dag-processor natively (LocalExecutor, SQLite metadata, parallelism {r.get('executor_parallelism', r['parallel_pages'])}, "
       f"pool `ebay_trading` {r['parallel_pages']} slots, `EBAY_MAX_PARALLEL_PAGES={r['parallel_pages']}`), runs "
       "are triggered through the REST API and timed from the run's own start/end timestamps (never `dag.test()`, "
       "which runs tasks one at a time).")

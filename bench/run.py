@@ -55,6 +55,8 @@ DEMO = (("seller_a", "EBAY_US", 2400), ("seller_b", "EBAY_GB", 1911))
 FIX_DEMO = (("fix_a", "EBAY_US", 2400), ("fix_b", "EBAY_GB", 1911))
 SIZES = {"1000": "acct_001k", "10000": "acct_010k", "100000": "acct_100k"}
 PARALLEL_PAGES = 4
+# Executor slots (LocalExecutor parallelism): 2 × the pages' pool slots, docs/SCALING.md.
+EXECUTOR_PARALLELISM = int(os.environ.get("EBAY_BENCH_EXECUTOR_PARALLELISM", 2 * PARALLEL_PAGES))
 DEMO_CHURN = 0.003                        # the emulator's default daily churn, for the budget model
 
 
@@ -136,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {
         "date_utc": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "latency_scale": a.latency_scale,
         "emulator_latencies_s_at_1": dict(DEFAULT_LATENCIES), "machine": machine(),
-        "parallel_pages": PARALLEL_PAGES, "sections_s": {}, "errors": {}, "notes": [],
+        "parallel_pages": PARALLEL_PAGES, "executor_parallelism": EXECUTOR_PARALLELISM, "sections_s": {}, "errors": {}, "notes": [],
     }
     log(f"latency factor {a.latency_scale} on every emulator call; work dir {work}")
     dbs: list[str] = []
@@ -173,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         ar.register_accounts(engine, accounts())
         need_stack = not {"memory", "whole_run", "speed"} <= set(a.skip)
         if need_stack:
-            stack = ar.start_stack(work / "airflow", wh_url, emu, accounts(), parallel_pages=PARALLEL_PAGES)
+            stack = ar.start_stack(work / "airflow", wh_url, emu, accounts(), parallel_pages=PARALLEL_PAGES,
+                                   parallelism=EXECUTOR_PARALLELISM)
             b = ar.Bench(stack, emu, wh_url, engine, parallel_pages=PARALLEL_PAGES)
             time.sleep(5)          # let the freshly started processes settle before measuring
 
