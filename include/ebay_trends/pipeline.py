@@ -323,6 +323,9 @@ def finalise_accounts(planned: Iterable[Mapping[str, Any]], context: Mapping[str
         if failed:
             log.warning("%s: pages %s did not succeed; nothing marked ended", account_id, failed)
             result["not_finalised"][account_id] = f"pages not successful: {failed}"
+            # The listings the good pages stored still get the details their GetSellerList
+            # pages staged (only detail columns of existing rows change; nothing is ended).
+            sync.merge_staged_details(engine, account_id, day)
             continue
         try:
             client = _client_for(account)

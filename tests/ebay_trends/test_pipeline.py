@@ -105,3 +105,38 @@ def test_check_pages_names_what_failed(wired):
         pipeline.check_pages(planned[:1], {"finalised": ["seller_a"], "not_finalised": {}}, None, ctx)
     assert pipeline.check_pages(planned[:1], {"finalised": ["seller_a"], "not_finalised": {}},
                                 {"computed": True}, ctx) == {"ok": True, "pages": 1}
+
+
+def test_an_account_with_a_failed_page_still_gets_its_staged_details(wired):
+    """finalise_accounts refuses to finalise (nothing ended) but merges what the good
+    pages' GetSellerList calls staged, so their listings have categories today."""
+    from include.ebay_trends import sync
+
+    requests.post(wired.emu.url + "/admin/state", json={"faults": {"fail_pages": [
+        {"seller": "seller_a", "page": 2, "kind": "http500"}]}}, timeout=10).raise_for_status()
+    context = {"params": {"accounts": ["seller_a"]}, "logical_date": datetime(2026, 11, 1, tzinfo=timezone.utc),
+               "run_id": "r-failed-page"}
+    planned = pipeline.plan_pages(pipeline.select_accounts({"accounts": ["seller_a"]}), context)
+    assert [p["details"] for p in planned] == [sync.DETAILS_SELLER_LIST] * 2
+    ti = SimpleNamespace(try_number=1)
+    pipeline.sync_page_task(planned[0], {**context, "ti": ti})
+    with pytest.raises(Exception):
+        pipeline.sync_page_task(planned[1], {**context, "ti": ti})
+    with wired.engine.connect() as c:
+        staged = set(c.execute(sa.text("SELECT item_id FROM ebay.listing_details")).scalars())
+        stored = set(c.execute(sa.text("SELECT item_id FROM ebay.listings")).scalars())
+        waiting = set(c.execute(sa.text("SELECT item_id FROM ebay.listings WHERE details_fetched_at IS NULL"))
+                      .scalars())
+    assert len(stored) == 200 and staged                   # page 1 stored; GetSellerList pages staged
+    # Some of page 1's listings have their details on the failed task's GetSellerList page,
+    # which got through: only the merge can give them their details.
+    assert waiting & staged
+    out = pipeline.finalise_accounts(planned, context)
+    assert out["finalised"] == [] and "pages not successful: [2]" in out["not_finalised"]["seller_a"]
+    with wired.engine.connect() as c:
+        with_details = set(c.execute(sa.text(
+            "SELECT item_id FROM ebay.listings WHERE details_fetched_at IS NOT NULL "
+            "AND category_id IS NOT NULL")).scalars())
+        ended = c.execute(sa.text("SELECT count(*) FROM ebay.listings WHERE ended_date IS NOT NULL")).scalar()
+    assert with_details == stored & staged and with_details
+    assert ended == 0
