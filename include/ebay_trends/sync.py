@@ -232,6 +232,16 @@ def plan_pages(account: AccountRef | str, client, *, entries_per_page: int = MAX
     ]
 
 
+def _active_with_details(engine: Engine, acct: str) -> int:
+    """The account's active listings the warehouse already has details for."""
+    with engine.connect() as conn:
+        return int(conn.execute(
+            sa.select(sa.func.count()).select_from(listings).where(
+                listings.c.account_id == acct, listings.c.ended_date.is_(None),
+                listings.c.details_fetched_at.is_not(None))
+        ).scalar_one())
+
+
 def _bulk_details_pays(engine: Engine, acct: str, total: int, pages: int, options: SyncOptions | None) -> bool:
     """True when GetSellerList (1 call per page) beats GetItem (1 call per listing lacking details)."""
     options = options or SyncOptions()
@@ -239,12 +249,7 @@ def _bulk_details_pays(engine: Engine, acct: str, total: int, pages: int, option
         return False
     if options.details_for_all:
         return total > pages
-    with engine.connect() as conn:
-        known = conn.execute(
-            sa.select(sa.func.count()).select_from(listings).where(
-                listings.c.account_id == acct, listings.c.ended_date.is_(None),
-                listings.c.details_fetched_at.is_not(None))
-        ).scalar_one()
+    known = _active_with_details(engine, acct)
     return max(0, total - int(known)) > pages
 
 
@@ -594,12 +599,7 @@ def _estimate_page_cost(engine: Engine, acct: str, page: Mapping[str, Any], opti
     if options.details_for_all:
         return 1 + on_page
     # "new": the account's listings we have no details for are all that can need GetItem.
-    with engine.connect() as conn:
-        known = conn.execute(
-            sa.select(sa.func.count()).select_from(listings).where(
-                listings.c.account_id == acct, listings.c.ended_date.is_(None),
-                listings.c.details_fetched_at.is_not(None))
-        ).scalar_one()
+    known = _active_with_details(engine, acct)
     entries = page.get("entries")
     unknown = on_page if entries is None else max(0, int(entries) - int(known))
     return 1 + min(on_page, unknown)

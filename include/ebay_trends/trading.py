@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, time, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -542,6 +542,17 @@ def _pagination(active: Mapping[str, Any], has_items: bool, ctx: CallContext) ->
     return Pagination(total_pages=pages, total_entries=entries)
 
 
+def _parse_items(items_raw: list[Any], parse: Callable[[Any], Any], items: list, bad_items: list[BadItem],
+                 ctx: CallContext) -> None:
+    """Parse a page's items one by one: good ones to ``items``, invalid ones to ``bad_items``."""
+    for raw in items_raw:
+        parsed = parse(raw)
+        (bad_items if isinstance(parsed, BadItem) else items).append(parsed)
+    if bad_items:
+        log.warning("%s: %d item(s) failed validation (first: %s)", ctx.describe(),
+                    len(bad_items), bad_items[0].message)
+
+
 def parse_selling_page(content: Mapping[str, Any], page_number: int, entries_per_page: int,
                        ctx: CallContext, warnings: list[str] | None = None) -> SellingPage:
     """``GetMyeBaySellingResponse`` content → ``SellingPage`` (items and bad items).
@@ -567,15 +578,7 @@ def parse_selling_page(content: Mapping[str, Any], page_number: int, entries_per
     page = SellingPage(page_number=page_number, entries_per_page=entries_per_page,
                        pagination=pagination, items=[], warnings=list(warnings or []),
                        timestamp=_try_datetime(content.get("Timestamp")))
-    for raw in items_raw:
-        parsed = parse_selling_item(raw)
-        if isinstance(parsed, BadItem):
-            page.bad_items.append(parsed)
-        else:
-            page.items.append(parsed)
-    if page.bad_items:
-        log.warning("%s: %d item(s) failed validation (first: %s)", ctx.describe(),
-                    len(page.bad_items), page.bad_items[0].message)
+    _parse_items(items_raw, parse_selling_item, page.items, page.bad_items, ctx)
     return page
 
 
@@ -623,15 +626,7 @@ def parse_seller_list_page(content: Mapping[str, Any], page_number: int, entries
     has_more = str(content.get("HasMoreItems") or "false").strip().lower() == "true"
     page = SellerListPage(page_number=page_number, entries_per_page=entries_per_page,
                           pagination=pagination, items=[], has_more=has_more, warnings=list(warnings or []))
-    for raw in items_raw:
-        parsed = parse_item_details(raw)
-        if isinstance(parsed, BadItem):
-            page.bad_items.append(parsed)
-        else:
-            page.items.append(parsed)
-    if page.bad_items:
-        log.warning("%s: %d item(s) failed validation (first: %s)", ctx.describe(),
-                    len(page.bad_items), page.bad_items[0].message)
+    _parse_items(items_raw, parse_item_details, page.items, page.bad_items, ctx)
     return page
 
 
