@@ -316,7 +316,7 @@ def render(r: dict[str, Any], *, plots: Sequence[Path] = ()) -> str:
 
     w("## How to run\n")
     w("```bash\nmake bench                                   # ~15 min at production-like latency (×1.0); needs PostgreSQL\n"
-      "make bench BENCH_ARGS='--latency-scale 0.2'   # ~10 min: every latency ×0.2 (Airflow's cost weighs more)\n"
+      "make bench BENCH_ARGS='--latency-scale 0.2'   # shorter: every latency ×0.2 (Airflow's cost weighs more)\n"
       "make bench BENCH_ARGS='--skip old_loop --no-docs'\n"
       ".venv/bin/python -m bench.report             # re-render this file and the PNGs from latest.json, no run\n```\n")
     w("PostgreSQL: `EBAY_BENCH_PG_ADMIN_URL` (default `postgresql+psycopg://postgres@127.0.0.1:5432/postgres`); "

@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--latency-scale", type=float, default=1.0,
                     help="ONE factor on every emulator latency, for every contender (1.0 = production-like, "
-                         "the default: ~15 min; 0.2: ~8 min)")
+                         "the default: ~15 min; smaller factors run shorter)")
     ap.add_argument("--time-box", type=float, default=60.0,
                     help="seconds of the 100,000-listing whole-run memory measurement")
     ap.add_argument("--pages-per-size", type=int, default=2, help="page tasks measured per account size")
